@@ -1,0 +1,58 @@
+"""Every learner checks its demonstrations file against the env and stops with one clear sentence, not a traceback."""
+import os
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+LEARNERS = ["bc.py", "gail_ppo.py", "asaf.py", "asaf_w.py"]
+CARTPOLE = os.path.join(ROOT, "experts", "CartPole-v1", "demos.npz")
+
+
+def write_variant(path, **changes):
+    d = dict(np.load(CARTPOLE))
+    d.update(changes)
+    np.savez(path, **d)
+    return path
+
+
+def cut(d, n):
+    return {k: (v[:n] if v.ndim and len(v) == len(d["observations"]) else v) for k, v in d.items()}
+
+
+def variants(tmp_path):
+    d = dict(np.load(CARTPOLE))
+    n = len(d["observations"])
+    first_end = int(np.flatnonzero(d["terminations"] | d["truncations"])[0])
+    return {
+        "missing file": ("CartPole-v1", str(tmp_path / "nope.npz"), "nope.npz"),
+        "not an npz": ("CartPole-v1", str(tmp_path / "bad.npz"), None),
+        "another env": ("Acrobot-v1", CARTPOLE, "CartPole-v1"),
+        "observation shape": ("CartPole-v1", write_variant(tmp_path / "obs.npz",
+                              observations=np.zeros((n, 5), np.float32),
+                              next_observations=np.zeros((n, 5), np.float32)), None),
+        "action type": ("CartPole-v1", write_variant(tmp_path / "act.npz",
+                        actions=d["actions"].astype(np.float32)[:, None]), None),
+        "truncated file": ("CartPole-v1", str(tmp_path / "cut.npz"), None),
+        "too few episodes": ("CartPole-v1", str(tmp_path / "one.npz"), None),
+    }, first_end
+
+
+@pytest.mark.parametrize("script", LEARNERS)
+@pytest.mark.parametrize("case", ["missing file", "not an npz", "another env", "observation shape", "action type",
+                                  "truncated file", "too few episodes"])
+def test_bad_demos_end_in_one_sentence(run, tmp_path, script, case):
+    cases, first_end = variants(tmp_path)
+    (tmp_path / "bad.npz").write_bytes(b"this is not a zip file")
+    d = dict(np.load(CARTPOLE))
+    np.savez(tmp_path / "cut.npz", **cut(d, first_end + 10))  # second episode cut in the middle
+    np.savez(tmp_path / "one.npz", **cut(d, first_end + 1))  # exactly one episode, 10 asked for
+    env_id, demos, must_name = cases[case]
+    r = run(script, "--env-id", env_id, "--demos", demos, "--num-demos", 10, timeout=120)
+    assert r.returncode != 0, f"{script} accepted {case}"
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected" in last.lower(), last
+    if must_name:
+        assert must_name in last, last
