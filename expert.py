@@ -420,6 +420,8 @@ if __name__ == "__main__":
                   f"sps={int(global_step / (time.time() - start_time))}", flush=True)
             if mean_ret > best_return:
                 best_return, best_weights, best_step = mean_ret, weights, global_step
+                if args.save_model:  # saved as it improves, so an interrupted run keeps its best expert
+                    torch.save({"config": config, **best_weights}, expert_path)
             while pending_levels and mean_ret >= pending_levels[0]:
                 level = pending_levels.pop(0)
                 rets, data = run_episodes(eval_env, policy_for(weights), args.num_demo_episodes, args.seed)
@@ -434,8 +436,6 @@ if __name__ == "__main__":
     returns, data = run_episodes(demo_env, policy_for(best_weights), args.num_demo_episodes, args.seed)
     demos_file = os.path.join(out_dir, "demos.npz")
     save_demos(demos_file, args.env_id, data, returns, random_return_mean)
-    if args.save_model:
-        torch.save({"config": config, **best_weights}, expert_path)
     expert_mean, expert_std = float(np.mean(returns)), float(np.std(returns))
     writer.add_scalar("eval/normalized_score", 1.0, global_step)
     summary = dict(env_id=args.env_id, algo=config["algo"], seed=args.seed, eval_return_mean=expert_mean,
