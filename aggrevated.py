@@ -1,23 +1,18 @@
-"""AggreVaTeD: differentiable AggreVaTe (Sun, Venkatraman, Gordon, Boots & Bagnell 2017, "Deeply AggreVaTeD:
-Differentiable Imitation Learning for Sequential Prediction", ICML, arXiv:1703.01030).
+"""AggreVaTeD (Sun, Venkatraman, Gordon, Boots & Bagnell 2017, "Deeply AggreVaTeD: Differentiable Imitation Learning
+for Sequential Prediction", ICML, arXiv:1703.01030), with an online expert that knows its cost-to-go Q*.
 
-DAgger (dagger.py) copies the expert's actions; AggreVaTe (Ross & Bagnell 2014) instead asks the learner to minimise
-the expert's cost-to-go Q*(s, a) on the states its own roll-ins visit, so it learns which mistakes are expensive and
-which are cheap, and can end up better than the expert when the expert is not greedy with respect to its own Q*.
-AggreVaTeD (Alg. 1 of the paper) makes this differentiable for a neural-network policy pi_theta:
-  1. roll in with pi_hat_n = beta_n * expert + (1 - beta_n) * pi_theta_n (one coin per env and step), K steps;
-  2. on the visited states take a descent step on l_n(theta) = E_s[E_{a~pi_theta(.|s)} A*(s, a)] (we maximise reward,
-     so the "cost" is minus the expert's advantage A* = Q*(s, a) - V*(s); the baseline V* changes no gradient):
-     - Discrete actions: the exact expectation sum_a pi_theta(a|s) A*(s, a) (paper Eq. 6, all actions at once);
-     - Box actions: the reparameterised expectation E_eps[A*(s, tanh(mu + sigma * eps))] (instead of the paper's
-       likelihood-ratio Eq. 7, lower variance because Q* is differentiable in a);
-  3. the step is either the regular gradient (Sec. 3.1, online gradient descent, here Adam) or a natural-gradient step
-     (Sec. 3.2, `--update natural`, F^-1 g by conjugate gradient with a KL step size).
-Data aggregation as in the paper: AggreVaTe aggregates every roll-in and re-solves (follow-the-leader); AggreVaTeD
-replaces that by an online, no-regret gradient step on each new loss l_n, which needs only the newest roll-in.
-`--aggregate` restores AggreVaTe's aggregated data set (every state visited so far is in the loss).
-The expert is the shipped `experts/<env-id>/expert.pt`: Q*(s, .) from double DQN (Discrete), min(Q1, Q2)(s, a) and
-the SAC mean action (Box).
+DAgger (dagger.py) copies the expert's actions. AggreVaTe (Ross & Bagnell 2014) instead minimises the expert's
+cost-to-go on the states the learner's own roll-ins visit: it learns which mistakes are expensive, and it can end up
+better than the expert wherever the expert is not greedy with respect to its own Q*. AggreVaTeD (Alg. 1) makes it
+differentiable for a network pi_theta. Iteration n:
+  1. roll in with pi_hat_n = beta_n * expert + (1 - beta_n) * pi_theta_n (one coin per env and step);
+  2. descend l_n(theta) = -E_s E_{a~pi_theta(.|s)}[A*(s, a)] on the visited states (reward form of the cost-to-go;
+     A* = Q* - V*, the baseline V* changes no gradient). Discrete: the exact sum_a pi_theta(a|s) A*(s, a) (Eq. 6).
+     Box: the reparameterised E_eps[A*(s, tanh(mu + sigma eps))] (lower variance than the likelihood ratio of Eq. 7);
+  3. with the regular gradient (Sec. 3.1, here Adam steps) or a natural-gradient step (Sec. 3.2, `--update natural`).
+Data aggregation: the loss needs only states (Q* scores every action), so by default it runs over all states visited
+so far, as AggreVaTe aggregates; `--no-aggregate` keeps the newest roll-in only (the online step of Alg. 1).
+Expert: `experts/<env-id>/expert.pt`, Q*(s, .) of double DQN (Discrete); min(Q1, Q2)(s, a), SAC mean action (Box).
 """
 import json
 import os
@@ -25,13 +20,14 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 import tyro
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.utils.tensorboard import SummaryWriter
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -70,8 +66,7 @@ class Args:
     expert: str | None = None
     """expert file with Q* (default: experts/<env-id>/expert.pt next to this script)"""
     demos: str | None = None
-    """demonstrations file (default: experts/<env-id>/demos.npz next to this script); only its expert and random
-    returns are used, for the normalized score"""
+    """demos file (default: experts/<env-id>/demos.npz next to this script), gives R_expert, R_random of the score"""
     num_demos: int = 0
     """expert episodes whose states are added to the (aggregated) state set before iteration 1 (0: none)"""
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -82,31 +77,26 @@ class Args:
     """evaluate every this many env steps (rounded up to whole iterations)"""
 
     # AggreVaTeD
-    update: str = "gradient"
+    update: Literal["gradient", "natural"] = "gradient"
     """'gradient': regular gradient steps (Adam, Sec. 3.1); 'natural': natural-gradient steps (Sec. 3.2)"""
-    aggregate: bool = False
-    """if toggled, the loss runs over every state visited so far (AggreVaTe's aggregation) instead of the newest roll-in"""
+    aggregate: bool = True
+    """loss over all states visited so far (AggreVaTe); --no-aggregate: newest roll-in only (online step of Alg. 1)"""
     num_envs: int = 4
     """parallel envs of the roll-in (gym.vector.SyncVectorEnv)"""
     steps_per_iteration: int = 1_000
     """env steps (over all envs) of one roll-in, the K trajectories of Alg. 1"""
-    beta_schedule: str = "exponential"
-    """'exponential': beta_n = beta_decay^(n-1); 'linear': 1 -> 0 over beta_fraction of the iterations; 'zero': beta_n = 0
-    from iteration 2 on"""
+    beta_schedule: Literal["exponential", "linear"] = "exponential"
+    """beta_n = beta_decay^(n-1) ('exponential'; beta_decay 0 = pure learner from iteration 2) or 1 -> 0 ('linear')"""
     beta_decay: float = 0.5
     """p of the exponential schedule"""
     beta_fraction: float = 0.5
     """fraction of the iterations over which the linear schedule reaches 0"""
-    gradient_steps: int = 200
-    """updates after each roll-in: Adam minibatch steps ('gradient') or natural-gradient steps ('natural')"""
+    gradient_steps: int | None = None
+    """updates per roll-in: Adam minibatch steps ('gradient', default 200) or natural steps ('natural', default 10)"""
     batch_size: int = 256
     """minibatch size of the regular-gradient steps (natural steps use the whole roll-in, at most 2048 states)"""
     max_kl: float = 0.01
     """natural gradient: KL(pi_old || pi_new) of one step (sets the step size eta of Sec. 3.2)"""
-    cg_iters: int = 10
-    """natural gradient: conjugate-gradient iterations for F^-1 g"""
-    cg_damping: float = 0.1
-    """natural gradient: damping added to the Fisher (F + damping * I)"""
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
@@ -121,12 +111,10 @@ def make_env(env_id, seed, capture_video=False, run_name=""):
     return thunk
 
 
-def mlp(in_dim, out_dim, hidden_sizes):
-    layers, d = [], in_dim
-    for h in hidden_sizes:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+def mlp(in_dim, out_dim, hidden_sizes):  # same layer layout as expert.py's mlp, so its state dicts load
+    dims = [in_dim, *hidden_sizes]
+    layers = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+    return nn.Sequential(*layers, nn.Linear(dims[-1], out_dim))
 
 
 class QNetwork(nn.Module):
@@ -153,9 +141,6 @@ class Actor(nn.Module):
         return torch.tanh(self.trunk(x).chunk(2, -1)[0]) * self.action_scale + self.action_bias
 
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
 class Policy(nn.Module):
     """The learner. Discrete: categorical logits. Box: tanh-squashed Gaussian (state-dependent log-std in [-5, 2]),
     so its actions stay in the box where the expert's Q*(s, a) was trained."""
@@ -173,7 +158,7 @@ class Policy(nn.Module):
         if self.discrete:
             return torch.distributions.Categorical(logits=self.net(x))
         mean, log_std = self.net(x).chunk(2, -1)
-        return torch.distributions.Normal(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp())
+        return torch.distributions.Normal(mean, log_std.clamp(-5.0, 2.0).exp())
 
     def squash(self, u):
         return torch.tanh(u) * self.action_scale + self.action_bias
@@ -201,9 +186,6 @@ def load_expert(path, env_id, discrete, obs_dim, act_dim, device):
         fail(f"{path} is not an expert.pt written by expert.py ({type(e).__name__}: {e}).")
     if cfg.get("env_id") != env_id:
         fail(f"{path} is an expert for {cfg.get('env_id')}, expected one for {env_id}.")
-    if bool(cfg["discrete"]) != discrete or cfg["obs_dim"] != obs_dim or cfg["act_dim"] != act_dim:
-        fail(f"{path} has obs_dim={cfg['obs_dim']}, act_dim={cfg['act_dim']}, discrete={cfg['discrete']}; expected "
-             f"{obs_dim}, {act_dim}, {discrete} for {env_id}.")
     need = ("q",) if discrete else ("actor", "q1", "q2")
     missing = [k for k in need if k not in ckpt]
     if missing:
@@ -225,7 +207,7 @@ def load_expert(path, env_id, discrete, obs_dim, act_dim, device):
 
 
 def aggrevated_loss(policy, obs, q_star, expert_action):
-    """l_n(theta) = -E_s E_{a~pi_theta(.|s)} [A*(s, a)], A* = Q*(s, a) - V*(s) (cost-to-go form: minus the advantage)."""
+    """l_n(theta) = -E_s E_{a~pi_theta(.|s)}[A*(s, a)], A* = Q*(s, a) - V*(s) (cost-to-go = minus the advantage)."""
     if policy.discrete:
         q = q_star(obs)
         adv = q - q.max(-1, keepdim=True).values  # V*(s) = max_a Q*(s, a) for the greedy DQN expert
@@ -234,54 +216,42 @@ def aggrevated_loss(policy, obs, q_star, expert_action):
     return -(q_star(obs, a) - q_star(obs, expert_action(obs))).mean()
 
 
-def policy_kl(policy, obs, old):
-    """Mean KL(pi_old(.|s) || pi_theta(.|s)) over states; `old` is the detached distribution at theta_old."""
-    kl = torch.distributions.kl_divergence(old, policy.base_dist(obs))
-    return (kl if policy.discrete else kl.sum(-1)).mean()
-
-
 def conjugate_gradient(fvp, b, iters, tol=1e-10):
     """Solve F x = b with only F-vector products (F symmetric positive definite)."""
-    x, r = torch.zeros_like(b), b.clone()
-    p, rr = r.clone(), r @ r
+    x, r, p, rr = torch.zeros_like(b), b.clone(), b.clone(), b @ b
     for _ in range(iters):
         fp = fvp(p)
         alpha = rr / (p @ fp)
-        x, r = x + alpha * p, r - alpha * fp
-        rr_new = r @ r
-        if rr_new < tol:
+        x, r, rr_old = x + alpha * p, r - alpha * fp, rr
+        rr = r @ r
+        if rr < tol:
             break
-        p, rr = r + (rr_new / rr) * p, rr_new
+        p = r + (rr / rr_old) * p
     return x
 
 
-def natural_gradient_step(policy, obs, loss_fn, max_kl, cg_iters, damping):
-    """theta <- theta - eta F^-1 g (Sec. 3.2), eta = sqrt(2 max_kl / g^T F^-1 g). The Fisher F is the Hessian of the
-    KL between the current policy and itself. What it buys: the step is measured in how much the policy's action
-    distributions change (KL), not in parameter units, so it is invariant to how the network is parameterised, a single
-    max_kl works across envs and Q* scales (no learning-rate tuning), and each step moves the policy by a controlled
-    amount, the mirror-descent (exponentiated-gradient) update whose regret bound the paper's analysis relies on."""
+def natural_gradient_step(policy, obs, loss_fn, max_kl, cg_iters=10, damping=0.1):
+    """theta <- theta - eta F^-1 g (Sec. 3.2), eta = sqrt(2 max_kl / g^T F^-1 g), F = Hessian of the mean
+    KL(pi_old || pi_theta) at theta_old (the Fisher), F^-1 g by conjugate gradient. What it buys: the step is measured
+    in how much the action distributions change (KL), not in parameter units, so it does not depend on how the network
+    is parameterised or on the scale of Q*, one max_kl works across envs (no learning rate to tune), and each step moves
+    the policy by a controlled amount: the mirror-descent update whose regret bound the paper's analysis relies on."""
     params = [p for p in policy.parameters() if p.requires_grad]
     loss = loss_fn()
-    g = torch.cat([t.reshape(-1) for t in torch.autograd.grad(loss, params)])
+    g = parameters_to_vector(torch.autograd.grad(loss, params))
     with torch.no_grad():
-        d = policy.base_dist(obs)
-        old = torch.distributions.Categorical(probs=d.probs) if policy.discrete else torch.distributions.Normal(d.mean, d.stddev)
-    grads = torch.autograd.grad(policy_kl(policy, obs, old), params, create_graph=True)
-    flat_grad_kl = torch.cat([t.reshape(-1) for t in grads])
+        old = policy.base_dist(obs)  # pi_old, held fixed
+    kl = torch.distributions.kl_divergence(old, policy.base_dist(obs))
+    kl = (kl if policy.discrete else kl.sum(-1)).mean()
+    grad_kl = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
 
     def fvp(v):
-        hv = torch.autograd.grad(flat_grad_kl @ v, params, retain_graph=True)
-        return torch.cat([t.reshape(-1) for t in hv]) + damping * v
+        return parameters_to_vector(torch.autograd.grad(grad_kl @ v, params, retain_graph=True)) + damping * v
 
     x = conjugate_gradient(fvp, g, cg_iters)
     eta = torch.sqrt(2 * max_kl / (x @ fvp(x)).clamp_min(1e-12))
     with torch.no_grad():
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.sub_(eta * x[offset: offset + n].view_as(p))
-            offset += n
+        vector_to_parameters(parameters_to_vector(params) - eta * x, params)
     return loss.detach()
 
 
@@ -322,15 +292,11 @@ def beta_at(iteration, schedule, decay, fraction, num_iterations):
     """Mixing coefficient of iteration `iteration` (1-based); beta_1 = 1 in every schedule."""
     if schedule == "exponential":
         return decay ** (iteration - 1)
-    if schedule == "linear":
-        return max(0.0, 1.0 - (iteration - 1) / max(1.0, fraction * num_iterations))
-    if schedule == "zero":
-        return 1.0 if iteration == 1 else 0.0
-    fail(f"--beta-schedule must be 'exponential', 'linear' or 'zero', found {schedule!r}.")
+    return max(0.0, 1.0 - (iteration - 1) / max(1.0, fraction * num_iterations))
 
 
 def mix(expert_action, learner_action, beta, rng):
-    """pi_i = beta * expert + (1 - beta) * learner, one coin per env and step; returns the actions and the coin mask."""
+    """pi_i = beta * expert + (1 - beta) * learner, one coin per env and step; returns the actions and the coins."""
     use_expert = rng.random(len(expert_action)) < beta
     mask = use_expert.reshape(-1, *([1] * (expert_action.ndim - 1)))
     return np.where(mask, expert_action, learner_action), use_expert
@@ -341,7 +307,7 @@ def normalized_score(ret, expert_ret, random_ret):
 
 
 def evaluate(policy, env_id, n, seed, device, capture_video=False, run_name=""):
-    """Returns of n episodes of the deterministic learner, run side by side in a vector env."""
+    """Returns of n episodes of the deterministic learner (its actions already lie in the box), side by side."""
     envs = gym.vector.SyncVectorEnv([make_env(env_id, seed + i, capture_video and i == 0, run_name) for i in range(n)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs, _ = envs.reset(seed=[seed + i for i in range(n)])
@@ -349,8 +315,6 @@ def evaluate(policy, env_id, n, seed, device, capture_video=False, run_name=""):
     while not done.all():
         with torch.no_grad():
             a = policy.act(torch.as_tensor(obs, dtype=torch.float32, device=device), deterministic=True).cpu().numpy()
-        if not policy.discrete:
-            a = np.clip(a, envs.single_action_space.low, envs.single_action_space.high)
         obs, r, term, trunc, _ = envs.step(a)
         returns += r * ~done
         done |= term | trunc
@@ -364,8 +328,6 @@ if __name__ == "__main__":
         gym.spec(args.env_id)
     except gym.error.Error:
         fail(f"--env-id {args.env_id!r} is not a registered gymnasium environment (e.g. CartPole-v1, Pendulum-v1).")
-    if args.update not in ("gradient", "natural"):
-        fail(f"--update must be 'gradient' or 'natural', found {args.update!r}.")
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -373,7 +335,6 @@ if __name__ == "__main__":
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    rng = np.random.default_rng(args.seed)
 
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -386,7 +347,8 @@ if __name__ == "__main__":
     obs_dim = int(obs_space.shape[0])
     act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
     demos_path = args.demos or os.path.join(ROOT, "experts", args.env_id, "demos.npz")
-    expert_ret, random_ret, demo_obs, _ = load_demos(demos_path, args.env_id, obs_dim, discrete, act_dim, args.num_demos)
+    expert_ret, random_ret, demo_obs, _ = load_demos(demos_path, args.env_id, obs_dim, discrete, act_dim,
+                                                     args.num_demos)
     bounds = (None, None) if discrete else (act_space.low, act_space.high)
     policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, *bounds).to(device)
 
@@ -428,7 +390,7 @@ if __name__ == "__main__":
                     x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                     a_star = expert_act(x).cpu().numpy()
                     a_learner = policy.act(x).cpu().numpy()
-                action, used = mix(a_star, a_learner, beta, rng)
+                action, used = mix(a_star, a_learner, beta, np.random)  # seeded above
                 S[n_states: n_states + args.num_envs] = obs
                 n_states += args.num_envs
                 n_expert, n_steps = n_expert + used.sum(), n_steps + args.num_envs
@@ -441,18 +403,17 @@ if __name__ == "__main__":
                         writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
             # lines 5-6: descent direction from Q* on the roll-in's states, then the update
             lo = 0 if args.aggregate or iteration == 1 else first  # iteration 1 also keeps the demo states, if any
-            for _ in range(args.gradient_steps):
+            for _ in range(args.gradient_steps or (200 if args.update == "gradient" else 10)):
+                n = args.batch_size if args.update == "gradient" else min(2048, n_states - lo)
+                b_obs = torch.as_tensor(S[np.random.randint(lo, n_states, n)], device=device)
                 if args.update == "gradient":
-                    b_obs = torch.as_tensor(S[np.random.randint(lo, n_states, args.batch_size)], device=device)
                     loss = aggrevated_loss(policy, b_obs, q_star, expert_act)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                else:
-                    idx = np.random.permutation(np.arange(lo, n_states))[:2048]
-                    b_obs = torch.as_tensor(S[idx], device=device)
+                else:  # the natural step uses up to 2048 states to estimate g and F
                     loss = natural_gradient_step(policy, b_obs, lambda: aggrevated_loss(policy, b_obs, q_star,
-                                                 expert_act), args.max_kl, args.cg_iters, args.cg_damping)
+                                                 expert_act), args.max_kl)
             sps = int(global_step / (time.time() - start_time))
             writer.add_scalar("charts/beta", beta, global_step)
             writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_steps), global_step)
@@ -467,7 +428,7 @@ if __name__ == "__main__":
                 print(f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.4f} "
                       f"eval_return={rets.mean():.1f} sps={sps}", flush=True)
     envs.close()
-    train_seconds = time.time() - start_time
+    train_seconds, cpu_seconds = time.time() - start_time, time.process_time()
 
     rets = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, device, args.capture_video, run_name)
     score = normalized_score(rets.mean(), expert_ret, random_ret)
@@ -477,7 +438,7 @@ if __name__ == "__main__":
         torch.save({"env_id": args.env_id, "policy": policy.state_dict()}, f"runs/{run_name}/aggrevated.pt")
     summary = dict(env_id=args.env_id, algo="aggrevated", seed=args.seed, eval_return_mean=float(rets.mean()),
                    eval_return_std=float(rets.std()), normalized_score=float(score), env_steps=global_step,
-                   expert_queried_states=n_states, wall_seconds=train_seconds,
+                   expert_queried_states=n_states, wall_seconds=train_seconds, cpu_seconds=cpu_seconds,
                    sps=global_step / max(train_seconds, 1e-9), expert_return_mean=expert_ret,
                    random_return_mean=random_ret, args=asdict(args))
     with open(f"runs/{run_name}/summary.json", "w") as f:

@@ -53,7 +53,7 @@ class Args:
     """path of a saved policy: skip training, evaluate it and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
-    total_timesteps: int = 100_000
+    total_timesteps: int = 50_000
     """total environment steps of the learner"""
     learning_rate: float = 1e-3
     """Adam learning rate of the policy pi_tilde"""
@@ -69,8 +69,8 @@ class Args:
     """evaluate the deterministic policy every this many env steps"""
 
     # ASAF-w specific
-    window: int = 1
-    """w, transitions per discriminator window (1 = ASAF-1)"""
+    window: int = 32
+    """w, transitions per discriminator window (ASAF-w); `--window 1` is ASAF-1"""
     window_stride: int = 0
     """steps between consecutive window starts (0 = `window`, i.e. non-overlapping windows)"""
     num_envs: int = 8
@@ -80,7 +80,7 @@ class Args:
     update_epochs: int = 5
     """epochs over the learner's windows per update (Algorithm 1 line 5 is a loop of epochs x minibatches)"""
     batch_size: int = 256
-    """learner windows per minibatch, paired with as many expert windows sampled from the demos"""
+    """learner transitions per minibatch: batch_size // window learner windows, paired with as many expert windows"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
     anneal_lr: bool = True
@@ -328,7 +328,7 @@ if __name__ == "__main__":
             l_old_w, e_old_w = (l_old[l_idx] * l_mask).sum(-1), (e_old[e_idx] * e_mask).sum(-1)
 
             # 3) fit the structured discriminator: epochs x minibatches of learner windows + random expert windows (Eq. 12)
-            bs = min(args.batch_size, len(l_idx))
+            bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
             for epoch in range(args.update_epochs):
                 perm = torch.randperm(len(l_idx), device=device)
@@ -375,7 +375,7 @@ if __name__ == "__main__":
     writer.add_scalar("eval/normalized_score", score, global_step)
     summary = dict(env_id=args.env_id, algo="asaf_w" if args.window > 1 else "asaf_1", window=args.window, seed=args.seed,
                    eval_return_mean=float(returns.mean()), eval_return_std=float(returns.std()), normalized_score=score,
-                   env_steps=global_step, wall_seconds=wall, sps=global_step / wall,
+                   env_steps=global_step, wall_seconds=wall, sps=global_step / max(wall, 1e-9),
                    steps_to_095=first_at_target and first_at_target[0],
                    seconds_to_095=first_at_target and first_at_target[1], args=asdict(args))
     with open(f"runs/{run_name}/summary.json", "w") as f:

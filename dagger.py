@@ -17,6 +17,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -62,8 +63,7 @@ class Args:
     expert: str | None = None
     """expert file (default: experts/<env-id>/expert.pt next to this script)"""
     demos: str | None = None
-    """demonstrations file (default: experts/<env-id>/demos.npz next to this script); its expert and random returns
-    define the normalized score"""
+    """demos file (default: experts/<env-id>/demos.npz next to this script), gives R_expert, R_random of the score"""
     num_demos: int = 0
     """expert episodes from the demos file put into the data set before iteration 1 (0: the file is only used for
     the normalized score)"""
@@ -79,9 +79,8 @@ class Args:
     """parallel envs of the roll-in (gym.vector.SyncVectorEnv)"""
     steps_per_iteration: int = 1_000
     """env steps (over all envs) of one DAgger iteration, i.e. the size of each D_i"""
-    beta_schedule: str = "exponential"
-    """'exponential': beta_i = beta_decay^(i-1); 'linear': 1 -> 0 over beta_fraction of the iterations; 'zero': beta_i = 0
-    from iteration 2 on"""
+    beta_schedule: Literal["exponential", "linear"] = "exponential"
+    """beta_i = beta_decay^(i-1) ('exponential'; beta_decay 0 = pure learner from iteration 2) or 1 -> 0 ('linear')"""
     beta_decay: float = 0.5
     """p of the exponential schedule"""
     beta_fraction: float = 0.5
@@ -90,6 +89,9 @@ class Args:
     """minibatch gradient steps on the aggregated data set after each iteration (warm start)"""
     batch_size: int = 256
     """minibatch size"""
+    loss: Literal["nll", "mse"] = "mse"
+    """Box actions: 'mse' is the likelihood of a fixed-std Gaussian (fit the mean, roll in with it); 'nll' also fits the
+    state-dependent std and rolls in with samples (Discrete actions always use the cross-entropy)"""
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
@@ -104,12 +106,10 @@ def make_env(env_id, seed, capture_video=False, run_name=""):
     return thunk
 
 
-def mlp(in_dim, out_dim, hidden_sizes):
-    layers, d = [], in_dim
-    for h in hidden_sizes:
-        layers += [nn.Linear(d, h), nn.ReLU()]
-        d = h
-    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+def mlp(in_dim, out_dim, hidden_sizes):  # same layer layout as expert.py's mlp, so its state dicts load
+    dims = [in_dim, *hidden_sizes]
+    layers = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+    return nn.Sequential(*layers, nn.Linear(dims[-1], out_dim))
 
 
 class QNetwork(nn.Module):
@@ -176,9 +176,6 @@ def load_expert(path, env_id, discrete, obs_dim, act_dim, device):
         fail(f"{path} is not an expert.pt written by expert.py ({type(e).__name__}: {e}).")
     if cfg.get("env_id") != env_id:
         fail(f"{path} is an expert for {cfg.get('env_id')}, expected one for {env_id}.")
-    if bool(cfg["discrete"]) != discrete or cfg["obs_dim"] != obs_dim or cfg["act_dim"] != act_dim:
-        fail(f"{path} has obs_dim={cfg['obs_dim']}, act_dim={cfg['act_dim']}, discrete={cfg['discrete']}; expected "
-             f"{obs_dim}, {act_dim}, {discrete} for {env_id}.")
     key = "q" if discrete else "actor"
     if key not in ckpt:
         fail(f"{path} lacks the '{key}' network the {'Discrete' if discrete else 'Box'} expert acts with.")
@@ -229,15 +226,11 @@ def beta_at(iteration, schedule, decay, fraction, num_iterations):
     """Mixing coefficient of iteration `iteration` (1-based); beta_1 = 1 in every schedule."""
     if schedule == "exponential":
         return decay ** (iteration - 1)
-    if schedule == "linear":
-        return max(0.0, 1.0 - (iteration - 1) / max(1.0, fraction * num_iterations))
-    if schedule == "zero":
-        return 1.0 if iteration == 1 else 0.0
-    fail(f"--beta-schedule must be 'exponential', 'linear' or 'zero', found {schedule!r}.")
+    return max(0.0, 1.0 - (iteration - 1) / max(1.0, fraction * num_iterations))
 
 
 def mix(expert_action, learner_action, beta, rng):
-    """pi_i = beta * expert + (1 - beta) * learner, one coin per env and step; returns the actions and the coin mask."""
+    """pi_i = beta * expert + (1 - beta) * learner, one coin per env and step; returns the actions and the coins."""
     use_expert = rng.random(len(expert_action)) < beta
     mask = use_expert.reshape(-1, *([1] * (expert_action.ndim - 1)))
     return np.where(mask, expert_action, learner_action), use_expert
@@ -278,7 +271,6 @@ if __name__ == "__main__":
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    rng = np.random.default_rng(args.seed)
 
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -333,9 +325,9 @@ if __name__ == "__main__":
                 with torch.no_grad():
                     x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                     a_star = expert_act(x).cpu().numpy()
-                    a_learner = policy.act(x).cpu().numpy()
+                    a_learner = policy.act(x, deterministic=args.loss == "mse").cpu().numpy()
                 # line 5-6: sample with pi_i and label every visited state with the expert's action
-                action, used = mix(a_star, a_learner, beta, rng)
+                action, used = mix(a_star, a_learner, beta, np.random)  # seeded above
                 D_obs[n_data: n_data + args.num_envs], D_act[n_data: n_data + args.num_envs] = obs, a_star
                 n_data += args.num_envs
                 n_expert, n_steps = n_expert + used.sum(), n_steps + args.num_envs
@@ -352,7 +344,11 @@ if __name__ == "__main__":
             for _ in range(args.gradient_steps):
                 idx = np.random.randint(0, n_data, args.batch_size)
                 b_obs = torch.as_tensor(D_obs[idx], device=device)
-                loss = -policy.log_prob(b_obs, torch.as_tensor(D_act[idx], device=device)).mean()
+                b_act = torch.as_tensor(D_act[idx], device=device)
+                if discrete or args.loss == "nll":
+                    loss = -policy.log_prob(b_obs, b_act).mean()
+                else:  # the expert is deterministic: regress the mean on its action
+                    loss = F.mse_loss(policy.dist(b_obs).mean, b_act)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -361,17 +357,17 @@ if __name__ == "__main__":
             writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_steps), global_step)
             writer.add_scalar("charts/dataset_size", n_data, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-            writer.add_scalar("losses/nll", loss.item(), global_step)
+            writer.add_scalar(f"losses/{'nll' if discrete else args.loss}", loss.item(), global_step)
             if global_step >= next_eval and global_step < args.total_timesteps:
                 next_eval += args.eval_every
                 rets = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, device)
                 writer.add_scalar("eval/episodic_return", rets.mean(), global_step)
                 writer.add_scalar("eval/normalized_score", normalized_score(rets.mean(), expert_ret, random_ret),
                                   global_step)
-                print(f"iter={iteration} step={global_step} beta={beta:.3f} nll={loss.item():.3f} "
+                print(f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.3f} "
                       f"eval_return={rets.mean():.1f} sps={sps}", flush=True)
     envs.close()
-    train_seconds = time.time() - start_time
+    train_seconds, cpu_seconds = time.time() - start_time, time.process_time()
 
     rets = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, device, args.capture_video, run_name)
     score = normalized_score(rets.mean(), expert_ret, random_ret)
@@ -382,7 +378,7 @@ if __name__ == "__main__":
     summary = dict(env_id=args.env_id, algo="dagger", seed=args.seed, eval_return_mean=float(rets.mean()),
                    eval_return_std=float(rets.std()), normalized_score=float(score), env_steps=global_step,
                    expert_labels=int(0 if args.load_model else n_data), wall_seconds=train_seconds,
-                   sps=global_step / max(train_seconds, 1e-9), expert_return_mean=expert_ret,
+                   cpu_seconds=cpu_seconds, sps=global_step / max(train_seconds, 1e-9), expert_return_mean=expert_ret,
                    random_return_mean=random_ret, args=asdict(args))
     with open(f"runs/{run_name}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)

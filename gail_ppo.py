@@ -8,9 +8,8 @@ arXiv:1707.06347) with GAE, vectorized envs, a value loss and an entropy bonus, 
 Two things a reader should not miss:
 - The environment's reward is never used for learning; it is only logged (`charts/episodic_return`).
 - GAIL lives or dies by a few choices, each a flag below: the reward form (its sign decides whether the learner is
-  paid to survive or to end episodes), a gradient penalty that keeps D smooth, how many D updates per PPO iteration,
-  observation statistics shared by the policy and D (expert states go through the same ones), and bootstrapping at
-  time-limit truncations but not at true terminations.
+  paid to survive or to end episodes), a gradient penalty on D, D updates per PPO iteration, observation statistics
+  shared by the policy and D (expert states too), and bootstrapping at time-limit truncations, not at terminations.
 """
 import json
 import os
@@ -38,7 +37,7 @@ class Args:
     torch_deterministic: bool = True
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = False
-    """if toggled, train on CUDA when it is available (small MLPs are usually faster on the CPU)"""
+    """kept for CleanRL compatibility; ignored: these small MLPs run on the CPU (faster than a GPU round trip)"""
     threads: int = 1
     """torch CPU threads; 1 is fastest for these small networks"""
     track: bool = False
@@ -55,7 +54,7 @@ class Args:
     """path of a saved `gail_ppo.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
-    total_timesteps: int = 200_000
+    total_timesteps: int = 150_000
     """total environment steps of the learner"""
     learning_rate: float = 3e-4
     """learning rate of the policy and value networks (annealed linearly to 0 with --anneal-lr)"""
@@ -100,24 +99,19 @@ class Args:
 
     # GAIL (the discriminator and the reward)
     reward_type: Literal["neg_log_one_minus_d", "log_d", "logit"] = "neg_log_one_minus_d"
-    """reward from D = P(expert | s, a): -log(1-D) > 0 pays the learner to survive (right for CartPole, Pendulum);
-    log D < 0 pays it to end episodes early; log D - log(1-D) (the logit) is unbiased about episode length"""
+    """reward from D = P(expert|s,a): -log(1-D) > 0 pays to survive, log D < 0 to die early, the logit is neutral"""
     disc_lr: float = 3e-4
     """learning rate of the discriminator"""
     disc_updates: int = 4
     """discriminator gradient steps per PPO iteration: too many and D saturates, its reward stops discriminating"""
     disc_batch_size: int = 512
     """expert and learner pairs in each discriminator step (each side)"""
-    gp_coef: float = 1.0
-    """weight of the gradient penalty (||grad D|| - 1)^2 on expert/learner interpolates (Gulrajani et al. 2017, as
-    in DAC, Kostrikov et al. 2019); 0 turns it off; it keeps D smooth so its reward has a usable slope"""
+    gp_coef: float = 10.0
+    """weight of the penalty (||grad D|| - 1)^2 on expert/learner mixes (as in DAC); keeps D's reward smooth, 0 = off"""
     norm_obs: bool = True
-    """if toggled, normalize observations with running statistics (started from the expert's states, updated with the
-    learner's) that the policy, the value net and D all share, expert states included, so D cannot separate the two
-    by scale alone"""
+    """if toggled, policy, value and D share running obs statistics (from expert + learner states; expert states too)"""
     bootstrap_truncation: bool = True
-    """if toggled, a time-limit truncation bootstraps from V(final obs) while a termination does not; off treats
-    truncation as death, which teaches a positive-reward learner that the time limit is a cliff"""
+    """if toggled, a time-limit truncation bootstraps from V(final obs), a termination does not (off: both are death)"""
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
@@ -145,58 +139,34 @@ def mlp(in_dim, out_dim, hidden_sizes, out_std=1.0):
     return nn.Sequential(*layers)
 
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
 class Agent(nn.Module):
     """Actor-critic. Discrete: categorical over logits. Box: Gaussian with a state-dependent, clamped log-std."""
-
     def __init__(self, obs_dim, act_dim, discrete, hidden_sizes):
         super().__init__()
         self.discrete = discrete
         self.critic = mlp(obs_dim, 1, hidden_sizes, out_std=1.0)
         self.actor = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes, out_std=0.01)
 
-    def get_value(self, x):
-        return self.critic(x).squeeze(-1)
-
     def dist(self, x):
         out = self.actor(x)
         if self.discrete:
             return torch.distributions.Categorical(logits=out)
         mean, log_std = out.chunk(2, -1)
-        return torch.distributions.Normal(mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX).exp())
+        return torch.distributions.Normal(mean, log_std.clamp(-5.0, 2.0).exp())
 
     def get_action_and_value(self, x, action=None):
         d = self.dist(x)
-        if action is None:
-            action = d.sample()
+        action = d.sample() if action is None else action
         logp, ent = d.log_prob(action), d.entropy()
         if not self.discrete:  # independent dimensions: log-probs and entropies add up
             logp, ent = logp.sum(-1), ent.sum(-1)
-        return action, logp, ent, self.get_value(x)
-
-    def deterministic(self, x):
-        out = self.actor(x)
-        return out.argmax(-1) if self.discrete else out.chunk(2, -1)[0]
-
-
-class Discriminator(nn.Module):
-    """D(s, a) = sigmoid(logit(s, a)), the probability that (s, a) comes from the expert."""
-
-    def __init__(self, obs_dim, act_in_dim, hidden_sizes):
-        super().__init__()
-        self.net = mlp(obs_dim + act_in_dim, 1, hidden_sizes)
-
-    def forward(self, x):
-        return self.net(x).squeeze(-1)
+        return action, logp, ent, self.critic(x).squeeze(-1)
 
 
 class RunningMeanStd:
     """Mean and variance over every observation seen so far (parallel update of Chan et al.)."""
-
-    def __init__(self, shape):
-        self.mean, self.var, self.count = np.zeros(shape), np.ones(shape), 1e-4
+    def __init__(self, x):  # started from a first batch (here the expert's states)
+        self.mean, self.var, self.count = x.mean(0), x.var(0), x.shape[0]
 
     def update(self, x):
         b_mean, b_var, b_count = x.mean(0), x.var(0), x.shape[0]
@@ -207,9 +177,7 @@ class RunningMeanStd:
 
 def normalize(obs, mean, var, enabled=True):
     x = torch.as_tensor(obs, dtype=torch.float32)
-    if not enabled:
-        return x
-    return ((x - torch.as_tensor(mean, dtype=torch.float32)) / torch.sqrt(torch.as_tensor(var, dtype=torch.float32) + 1e-8)).clamp(-10, 10)
+    return ((x - torch.tensor(mean).float()) / torch.tensor(np.sqrt(var + 1e-8)).float()).clamp(-10, 10) if enabled else x
 
 
 def encode_action(a, discrete, act_dim, low=None, high=None):
@@ -217,10 +185,9 @@ def encode_action(a, discrete, act_dim, low=None, high=None):
     a = torch.as_tensor(a)
     if discrete:
         return F.one_hot(a.long(), act_dim).float()
-    a = a.float()
     if low is None or not (np.all(np.isfinite(low)) and np.all(np.isfinite(high))):
-        return a
-    low, high = torch.as_tensor(low, dtype=torch.float32), torch.as_tensor(high, dtype=torch.float32)
+        return a.float()
+    a, low, high = a.float(), torch.tensor(low).float(), torch.tensor(high).float()
     return 2.0 * (torch.max(torch.min(a, high), low) - low) / (high - low) - 1.0
 
 
@@ -235,7 +202,7 @@ def gail_reward(logits, reward_type):
 
 def disc_loss_fn(disc, expert_x, learner_x, gp_coef):
     """Algorithm 1, line 4 (eq. 17) as BCE with expert = 1, learner = 0, plus the gradient penalty on interpolates."""
-    e_logits, l_logits = disc(expert_x), disc(learner_x)
+    e_logits, l_logits = disc(expert_x).squeeze(-1), disc(learner_x).squeeze(-1)
     bce = F.binary_cross_entropy_with_logits(e_logits, torch.ones_like(e_logits)) + \
         F.binary_cross_entropy_with_logits(l_logits, torch.zeros_like(l_logits))
     gp = torch.zeros(())
@@ -249,8 +216,7 @@ def disc_loss_fn(disc, expert_x, learner_x, gp_coef):
 
 def compute_gae(rewards, values, ends, next_value, gamma, gae_lambda):
     """GAE over a (T, N) rollout; ends[t] = the episode ended at step t (truncation bootstraps live in the reward)."""
-    advantages = torch.zeros_like(rewards)
-    last = torch.zeros_like(next_value)
+    advantages, last = torch.zeros_like(rewards), torch.zeros_like(next_value)
     for t in reversed(range(rewards.shape[0])):
         nxt = next_value if t == rewards.shape[0] - 1 else values[t + 1]
         delta = rewards[t] + gamma * nxt * (1 - ends[t]) - values[t]
@@ -260,15 +226,18 @@ def compute_gae(rewards, values, ends, next_value, gamma, gae_lambda):
 
 
 def load_demos(path, env_id, obs_space, act_space, num_demos):
-    """Load and check a demonstrations file; returns (observations, actions, expert_mean, random_mean) of num_demos episodes."""
+    """Load and check a demos file; returns observations, actions, expert and random return of num_demos episodes."""
     if not os.path.exists(path):
         fail(f"expected a demonstrations file at {path}, found no such file (run expert.py --env-id {env_id} first).")
+    keys = ("observations", "actions", "terminations", "truncations", "env_id", "expert_return_mean", "random_return_mean")
     try:
         data = np.load(path)
-        d = {k: data[k] for k in ("observations", "actions", "terminations", "truncations", "env_id",
-                                  "expert_return_mean", "random_return_mean")}
-    except Exception as e:
-        fail(f"expected {path} to be a demonstrations .npz with the keys of DESIGN.md, found an unreadable file or a missing key ({e}).")
+        missing = [k for k in keys if k not in data.files]
+    except Exception:
+        fail(f"expected {path} to be a demonstrations .npz file, found an unreadable file.")
+    if missing:
+        fail(f"expected the keys {', '.join(keys)} in {path}, found {', '.join(missing)} missing.")
+    d = {k: data[k] for k in keys}
     if str(d["env_id"]) != env_id:
         fail(f"{path} holds demonstrations for {d['env_id']}, expected {env_id}.")
     obs, act = d["observations"], d["actions"]
@@ -291,7 +260,7 @@ def load_demos(path, env_id, obs_space, act_space, num_demos):
     return obs[:n], act[:n], float(d["expert_return_mean"]), float(d["random_return_mean"])
 
 
-def evaluate(agent, env, obs_mean, obs_var, norm_obs, n, seed, low=None, high=None):
+def evaluate(agent, env, obs_rms, norm_obs, n, seed, low=None, high=None):
     """Returns of n episodes of the deterministic policy (argmax, or the Gaussian mean clipped to the bounds)."""
     returns = []
     for i in range(n):
@@ -299,7 +268,8 @@ def evaluate(agent, env, obs_mean, obs_var, norm_obs, n, seed, low=None, high=No
         done, ret = False, 0.0
         while not done:
             with torch.no_grad():
-                a = agent.deterministic(normalize(obs[None], obs_mean, obs_var, norm_obs))[0].numpy()
+                out = agent.actor(normalize(obs[None], obs_rms.mean, obs_rms.var, norm_obs))[0]
+            a = out.argmax().item() if agent.discrete else out.chunk(2)[0].numpy()
             obs, r, term, trunc, _ = env.step(a if low is None else np.clip(a, low, high))
             ret, done = ret + float(r), term or trunc
         returns.append(ret)
@@ -317,13 +287,10 @@ if __name__ == "__main__":
     except gym.error.Error:
         fail(f"--env-id {args.env_id!r} is not a registered gymnasium environment (e.g. CartPole-v1, Pendulum-v1).")
     batch_size = args.num_envs * args.num_steps
-    minibatch_size = batch_size // args.num_minibatches
-    num_iterations = max(1, args.total_timesteps // batch_size)
+    minibatch_size, num_iterations = batch_size // args.num_minibatches, max(1, args.total_timesteps // batch_size)
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
 
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
+    random.seed(args.seed), np.random.seed(args.seed), torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
 
@@ -335,18 +302,15 @@ if __name__ == "__main__":
     if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
         fail(f"expected a Box or Discrete action space, found {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
-    obs_dim = obs_space.shape[0]
-    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+    obs_dim, act_dim = obs_space.shape[0], int(act_space.n) if discrete else int(np.prod(act_space.shape))
     low, high = (None, None) if discrete else (act_space.low, act_space.high)
     demos_path = args.demos or os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", args.env_id, "demos.npz")
     e_obs, e_act, expert_mean, random_mean = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
     agent = Agent(obs_dim, act_dim, discrete, args.hidden_sizes)
-    obs_rms = RunningMeanStd(obs_dim)
-    obs_rms.update(e_obs.astype(np.float64))  # start the shared statistics from the expert's states
+    obs_rms = RunningMeanStd(e_obs.astype(np.float64))  # shared statistics, started from the expert's states
 
     if args.track:
         import wandb
-
         wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
                    config=vars(args), name=run_name, save_code=True)
     writer = SummaryWriter(f"runs/{run_name}")
@@ -357,19 +321,18 @@ if __name__ == "__main__":
         ckpt = torch.load(args.load_model, map_location="cpu", weights_only=False)
         if ckpt["config"]["env_id"] != args.env_id:
             fail(f"{args.load_model} holds a policy for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
+        agent = Agent(obs_dim, act_dim, discrete, tuple(ckpt["config"]["hidden_sizes"]))  # sizes of the saved run
         agent.load_state_dict(ckpt["agent"])
         obs_rms.mean, obs_rms.var = ckpt["obs_mean"], ckpt["obs_var"]
     else:
-        disc = Discriminator(obs_dim, act_dim, args.hidden_sizes)
+        disc = mlp(obs_dim + act_dim, 1, args.hidden_sizes)  # logit of D(s, a) = P(expert | s, a)
         optimizer = torch.optim.Adam(agent.parameters(), lr=args.learning_rate, eps=1e-5)
         disc_optimizer = torch.optim.Adam(disc.parameters(), lr=args.disc_lr)
-        e_act_enc = encode_action(e_act, discrete, act_dim, low, high)
 
         obs = torch.zeros((args.num_steps, args.num_envs, obs_dim))  # raw observations; normalized when used
         actions = torch.zeros((args.num_steps, args.num_envs) + (() if discrete else (act_dim,)))
         logprobs, values, ends, boot = (torch.zeros((args.num_steps, args.num_envs)) for _ in range(4))
-        eval_env = make_env(args.env_id, args.seed + 100)()
-        next_eval = args.eval_every
+        eval_env, next_eval = make_env(args.env_id, args.seed + 100)(), args.eval_every
         next_obs, _ = envs.reset(seed=args.seed)
         for iteration in range(1, num_iterations + 1):
             if args.anneal_lr:
@@ -388,10 +351,10 @@ if __name__ == "__main__":
                 ends[step] = torch.as_tensor(term | trunc, dtype=torch.float32)
                 boot[step] = 0.0
                 if "final_obs" in info:  # SAME_STEP autoreset: next_obs is already the reset obs
-                    for i in np.flatnonzero(info["_final_obs"]):
-                        if trunc[i] and not term[i] and args.bootstrap_truncation:
-                            with torch.no_grad():  # r_t + gamma V(s_T): the episode would have gone on
-                                boot[step, i] = args.gamma * agent.get_value(normalize(info["final_obs"][i][None], m, v, args.norm_obs))[0]
+                    for i in np.flatnonzero(info["_final_obs"] & trunc & ~term & args.bootstrap_truncation):
+                        with torch.no_grad():  # r_t + gamma V(s_T): only the clock stopped, the episode would go on
+                            final = normalize(info["final_obs"][i][None], m, v, args.norm_obs)
+                            boot[step, i] = args.gamma * agent.critic(final)[0, 0]
                     ep = info["final_info"]["episode"]
                     for i in np.flatnonzero(info["final_info"]["_episode"]):
                         writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
@@ -400,7 +363,7 @@ if __name__ == "__main__":
             b_obs_n = normalize(obs.reshape(-1, obs_dim), m, v, args.norm_obs)
             b_actions = actions.reshape((-1,) + actions.shape[2:])
             l_x = torch.cat([b_obs_n, encode_action(b_actions, discrete, act_dim, low, high)], -1)
-            e_x = torch.cat([normalize(e_obs, m, v, args.norm_obs), e_act_enc], -1)
+            e_x = torch.cat([normalize(e_obs, m, v, args.norm_obs), encode_action(e_act, discrete, act_dim, low, high)], -1)
             # Algorithm 1, line 4: discriminator steps on expert vs learner pairs
             for _ in range(args.disc_updates):
                 li = torch.randint(0, batch_size, (args.disc_batch_size,))
@@ -412,11 +375,10 @@ if __name__ == "__main__":
 
             # Algorithm 1, line 5: policy step on the reward of the updated D (PPO instead of TRPO)
             with torch.no_grad():
-                gail_r = gail_reward(disc(l_x), args.reward_type).reshape(args.num_steps, args.num_envs)
-                next_value = agent.get_value(normalize(next_obs, m, v, args.norm_obs))
+                gail_r = gail_reward(disc(l_x).squeeze(-1), args.reward_type).reshape(args.num_steps, args.num_envs)
+                next_value = agent.critic(normalize(next_obs, m, v, args.norm_obs)).squeeze(-1)
                 advantages, returns = compute_gae(gail_r + boot, values, ends, next_value, args.gamma, args.gae_lambda)
-            b_logprobs, b_advantages = logprobs.reshape(-1), advantages.reshape(-1)
-            b_returns, b_values = returns.reshape(-1), values.reshape(-1)
+            b_logprobs, b_advantages, b_returns, b_values = (x.reshape(-1) for x in (logprobs, advantages, returns, values))
             clipfracs = []
             for epoch in range(args.update_epochs):
                 for mb in torch.randperm(batch_size).split(minibatch_size):
@@ -436,8 +398,7 @@ if __name__ == "__main__":
                         v_loss = 0.5 * torch.max((newvalue - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2).mean()
                     else:
                         v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-                    entropy_loss = entropy.mean()
-                    loss = pg_loss - args.ent_coef * entropy_loss + args.vf_coef * v_loss
+                    loss = pg_loss - args.ent_coef * entropy.mean() + args.vf_coef * v_loss
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
@@ -445,38 +406,36 @@ if __name__ == "__main__":
             if args.norm_obs:
                 obs_rms.update(obs.reshape(-1, obs_dim).double().numpy())
 
-            var_y = b_returns.var()
-            explained_var = float("nan") if var_y == 0 else float(1 - (b_returns - b_values).var() / var_y)
+            explained_var = float(1 - (b_returns - b_values).var() / b_returns.var().clamp_min(1e-8))
             sps = int(global_step / (time.time() - start_time))
             for k, val in (("losses/disc_loss", bce.item()), ("losses/disc_grad_penalty", gp.item()),
                            ("charts/disc_expert_acc", e_acc.item()), ("charts/disc_learner_acc", l_acc.item()),
                            ("charts/gail_reward_mean", gail_r.mean().item()), ("losses/value_loss", v_loss.item()),
-                           ("losses/policy_loss", pg_loss.item()), ("losses/entropy", entropy_loss.item()),
+                           ("losses/policy_loss", pg_loss.item()), ("losses/entropy", entropy.mean().item()),
                            ("losses/approx_kl", approx_kl.item()), ("losses/clipfrac", np.mean(clipfracs)),
                            ("losses/explained_variance", explained_var),
                            ("charts/learning_rate", optimizer.param_groups[0]["lr"]), ("charts/SPS", sps)):
                 writer.add_scalar(k, val, global_step)
             if global_step >= next_eval and iteration < num_iterations:
                 next_eval += args.eval_every
-                rets = evaluate(agent, eval_env, obs_rms.mean, obs_rms.var, args.norm_obs, args.eval_episodes, args.seed + 10_000, low, high)
+                rets = evaluate(agent, eval_env, obs_rms, args.norm_obs, args.eval_episodes, args.seed + 10_000, low, high)
+                score = (np.mean(rets) - random_mean) / (expert_mean - random_mean)
                 writer.add_scalar("eval/episodic_return", np.mean(rets), global_step)
-                writer.add_scalar("eval/normalized_score", (np.mean(rets) - random_mean) / (expert_mean - random_mean), global_step)
+                writer.add_scalar("eval/normalized_score", score, global_step)
                 print(f"step={global_step} eval_return={np.mean(rets):.1f} disc_acc(expert/learner)={e_acc:.2f}/{l_acc:.2f} "
                       f"gail_reward={gail_r.mean():.3f} sps={sps}", flush=True)
-        envs.close()
     train_seconds = time.time() - start_time
 
     final_env = make_env(args.env_id, args.seed + 100, args.capture_video, run_name)()
-    rets = evaluate(agent, final_env, obs_rms.mean, obs_rms.var, args.norm_obs, args.eval_episodes, args.seed + 20_000, low, high)
-    final_env.close()
+    rets = evaluate(agent, final_env, obs_rms, args.norm_obs, args.eval_episodes, args.seed + 20_000, low, high)
+    final_env.close()  # RecordVideo writes the last video on close
     ret_mean, ret_std = float(np.mean(rets)), float(np.std(rets))
     score = (ret_mean - random_mean) / (expert_mean - random_mean)
     writer.add_scalar("eval/episodic_return", ret_mean, global_step)
     writer.add_scalar("eval/normalized_score", score, global_step)
     if args.save_model and not args.load_model:
         path = f"runs/{run_name}/gail_ppo.pt"
-        torch.save({"config": dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim,
-                                   hidden_sizes=list(args.hidden_sizes)),
+        torch.save({"config": dict(env_id=args.env_id, discrete=discrete, hidden_sizes=list(args.hidden_sizes)),
                     "agent": agent.state_dict(), "obs_mean": obs_rms.mean, "obs_var": obs_rms.var}, path)
         print(f"saved the policy to {path}")
     summary = dict(env_id=args.env_id, algo="gail_ppo", seed=args.seed, eval_return_mean=ret_mean, eval_return_std=ret_std,

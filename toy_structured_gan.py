@@ -63,13 +63,13 @@ class Args:
     learning_rate: float = 0.05
     """Adam learning rate of the generator (annealed linearly to 0 with --anneal-lr)"""
     anneal_lr: bool = True
-    """if toggled, anneal the learning rates linearly to 0 over the run (the final fit then averages out sample noise)"""
+    """if toggled, anneal the learning rates linearly to 0 (the final fit then averages out the sampling noise)"""
 
     # the toy problem
     target: Literal["gaussian", "mixture"] = "gaussian"
     """real data: the notes' 2-D Gaussian, or `mixture` (Gaussians on a ring, beyond the notes)"""
     discriminator: Literal["structured", "mlp"] = "structured"
-    """`structured`: D from the generator's density (ASAF); `mlp`: a plain GAN with an MLP discriminator, for contrast"""
+    """`structured`: D from the generator's density (ASAF); `mlp`: a plain GAN, MLP discriminator, for contrast"""
     real_mean: tuple[float, float] = (-10.0, 0.1)
     """gaussian target: mean of (x1, x2)"""
     real_std: tuple[float, float] = (0.5, 7.0)
@@ -85,13 +85,13 @@ class Args:
     num_real: int = 100_000
     """size of the fixed data set of real samples"""
     num_iterations: int = 300
-    """outer iterations: freeze G, draw fake samples, update p_tilde (one D step + one G step for `mlp`)"""
+    """outer iterations: freeze G, draw fake samples, update p_tilde (`mlp`: the same number of D and G steps)"""
     batch_size: int = 8192
     """real and fake samples per outer iteration"""
     update_epochs: int = 2
-    """structured: passes over each iteration's samples (Algorithm 1, line 5 is itself a loop)"""
+    """passes over each iteration's samples (Algorithm 1, line 5 is itself a loop)"""
     num_minibatches: int = 4
-    """structured: minibatches per epoch"""
+    """minibatches per epoch (one gradient step each)"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """mlp: hidden layers of the discriminator"""
     d_learning_rate: float = 1e-3
@@ -111,7 +111,8 @@ class MixtureGenerator(nn.Module):
         super().__init__()
         self.logits = nn.Parameter(torch.zeros(num_components))
         # one component starts at the origin (the notes); several start spread around it to break the symmetry
-        self.mu = nn.Parameter(init_spread * torch.randn(num_components, dim) if num_components > 1 else torch.zeros(1, dim))
+        mu = init_spread * torch.randn(num_components, dim) if num_components > 1 else torch.zeros(1, dim)
+        self.mu = nn.Parameter(mu)
         self.log_std = nn.Parameter(torch.zeros(num_components, dim))
 
     def log_prob(self, x):
@@ -274,21 +275,24 @@ if __name__ == "__main__":
                 d_fake = torch.sigmoid(structured_logits(gen.log_prob(fake), log_pg_fake)).mean()
             writer.add_scalar("losses/structured_d_loss", loss.item(), iteration)
         else:
-            # plain GAN (Goodfellow et al. 2014): one discriminator step, then one non-saturating generator step
+            # plain GAN (Goodfellow et al. 2014), as many steps as the structured run: per minibatch one
+            # discriminator step, then one non-saturating generator step on the same fresh fake samples
             for g in d_optimizer.param_groups:
                 g["lr"] = frac * args.d_learning_rate
-            fake = gen.sample(args.batch_size, rng)
-            d_loss = (F.binary_cross_entropy_with_logits(disc(real), torch.ones(len(real), 1))
-                      + F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(len(fake), 1)))
-            d_optimizer.zero_grad()
-            d_loss.backward()
-            d_optimizer.step()
-            g_loss = -F.logsigmoid(disc(fake)).mean()
-            optimizer.zero_grad()
-            g_loss.backward()
-            optimizer.step()
+            for epoch in range(args.update_epochs):
+                for start in range(0, args.batch_size, mb_size):
+                    real_mb, fake = real[start:start + mb_size], gen.sample(mb_size, rng)
+                    d_loss = (F.binary_cross_entropy_with_logits(disc(real_mb), torch.ones(len(real_mb), 1))
+                              + F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(mb_size, 1)))
+                    d_optimizer.zero_grad()
+                    d_loss.backward()
+                    d_optimizer.step()
+                    g_loss = -F.logsigmoid(disc(fake)).mean()
+                    optimizer.zero_grad()
+                    g_loss.backward()
+                    optimizer.step()
             with torch.no_grad():
-                d_real, d_fake = torch.sigmoid(disc(real)).mean(), torch.sigmoid(disc(fake)).mean()
+                d_real, d_fake = torch.sigmoid(disc(real_mb)).mean(), torch.sigmoid(disc(fake)).mean()
             writer.add_scalar("losses/d_loss", d_loss.item(), iteration)
             writer.add_scalar("losses/g_loss", g_loss.item(), iteration)
         # the discriminator's accuracy-like read-out: mean D on real (-> 1 early) and on fake data (-> 0 early)

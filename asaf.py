@@ -1,0 +1,349 @@
+"""ASAF: Adversarial Soft Advantage Fitting with whole trajectories as the discriminator's unit.
+
+Barde, Roy, Jeon, Pineau, Pal, Nowrouzezahrai. "Adversarial Soft Advantage Fitting: Imitation Learning without
+Policy Optimization", NeurIPS 2020, arXiv:2006.13258 (Algorithm 1, Eq. 12).
+
+Ideas a reader must not miss:
+- The discriminator is *structured*: D(tau) = q_pi_tilde(tau) / (q_pi_tilde(tau) + q_pi_G(tau)) with
+  q_pi(tau) = prod_t pi(a_t | s_t) over a whole episode (the initial-state density and the dynamics cancel in the
+  ratio, Eq. 10-11). So D = sigmoid(sum_t log pi_tilde - sum_t log pi_G), computed in log space (a product of 1000
+  probabilities underflows; a sum of 1000 log-probs does not). Fitting D with the usual BCE (Eq. 12) *is* the policy
+  update: no reward, no value function, no RL step. pi_G is the policy that collected the episodes, frozen during the
+  update; afterwards pi_G <- pi_tilde (Lemma 1 / Theorem 1: the fixed point is pi_G = pi_tilde = pi_E).
+- The unit is the episode: the learner collects whole episodes, and each minibatch pairs learner episodes with expert
+  episodes from the demos. asaf_w.py has the windowed variants (ASAF-w, ASAF-1), which learn faster.
+"""
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import tyro
+from torch.utils.tensorboard import SummaryWriter
+
+
+@dataclass
+class Args:
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
+    """the name of this experiment (goes into the run name)"""
+    seed: int = 1
+    """seed of the experiment (python, numpy, torch and the envs)"""
+    torch_deterministic: bool = True
+    """if toggled, `torch.backends.cudnn.deterministic=True`"""
+    cuda: bool = False
+    """if toggled, train on CUDA when it is available (a small MLP is usually faster on the CPU)"""
+    threads: int = 1
+    """torch CPU threads; 1 is fastest on a busy 2-core machine"""
+    track: bool = False
+    """if toggled, log the run to Weights and Biases"""
+    wandb_project_name: str = "cleanrl-imitation"
+    """the wandb project name"""
+    wandb_entity: str | None = None
+    """the wandb entity (team)"""
+    capture_video: bool = False
+    """if toggled, record the final evaluation episodes to `videos/<run_name>`"""
+    save_model: bool = False
+    """if toggled, save the policy to `runs/<run_name>/asaf.pt`"""
+    load_model: str | None = None
+    """path of a saved policy: skip training, evaluate it and write the summary"""
+    env_id: str = "CartPole-v1"
+    """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
+    total_timesteps: int = 50_000
+    """total environment steps of the learner"""
+    learning_rate: float = 1e-3
+    """Adam learning rate of the policy pi_tilde"""
+    demos: str | None = None
+    """demonstrations file (default: experts/<env-id>/demos.npz next to this script)"""
+    num_demos: int = 10
+    """number of expert episodes used (the first ones of the file)"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer sizes of the policy"""
+    eval_episodes: int = 10
+    """episodes of each deterministic evaluation"""
+    eval_every: int = 10_000
+    """evaluate the deterministic policy every this many env steps"""
+
+    # ASAF specific
+    episodes_per_update: int = 8
+    """learner episodes collected per update, one per parallel env, stepped as one batch"""
+    update_epochs: int = 10
+    """epochs over the learner's episodes per update (Algorithm 1 line 5 is a loop of epochs x minibatches)"""
+    batch_size: int = 4
+    """learner episodes per minibatch, paired with as many expert episodes sampled from the demos"""
+    max_grad_norm: float = 1.0
+    """gradient-norm clipping of each policy step"""
+    anneal_lr: bool = True
+    """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
+
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def make_env(env_id, seed, capture_video=False, run_name=""):
+    def thunk():
+        env = gym.make(env_id, render_mode="rgb_array") if capture_video else gym.make(env_id)
+        if capture_video:
+            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}", episode_trigger=lambda i: True)
+        env.action_space.seed(seed)
+        return env
+
+    return thunk
+
+
+def mlp(in_dim, out_dim, hidden_sizes):
+    layers, d = [], in_dim
+    for h in hidden_sizes:
+        layers += [nn.Linear(d, h), nn.Tanh()]
+        d = h
+    return nn.Sequential(*layers, nn.Linear(d, out_dim))
+
+
+class Policy(nn.Module):
+    """pi(a|s): categorical logits (Discrete) or a Gaussian with state-dependent, clamped log-std (Box, unsquashed)."""
+
+    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete):
+        super().__init__()
+        self.discrete = discrete
+        self.net = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes)
+
+    def forward(self, obs):
+        out = self.net(obs)
+        if self.discrete:
+            return out.log_softmax(-1), None
+        mean, log_std = out.chunk(2, -1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def log_prob(self, obs, act):
+        """log pi(a|s), summed over action dimensions; act is the *sampled* (unclipped) action."""
+        a, b = self(obs)
+        if self.discrete:
+            return a.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        return (-0.5 * ((act - a) / b.exp()) ** 2 - b - 0.5 * np.log(2 * np.pi)).sum(-1)
+
+    @torch.no_grad()
+    def act(self, obs, deterministic=False):
+        a, b = self(obs)
+        if self.discrete:
+            return a.argmax(-1) if deterministic else torch.multinomial(a.exp(), 1).squeeze(-1)
+        return a if deterministic else a + b.exp() * torch.randn_like(a)
+
+
+def asaf_loss(logp_new, logp_old, is_expert):
+    """BCE of the structured discriminator (Eq. 12), per window (here: per episode), in log space.
+
+    logp_new / logp_old: sum over each window (episode) of log pi_tilde / log pi_G, shape (B,). is_expert: (B,) 1 for demos.
+    log D = log q_tilde - log(q_tilde + q_G) = logsigmoid(x), log(1 - D) = logsigmoid(-x), x = logp_new - logp_old.
+    """
+    x = logp_new - logp_old
+    return -(is_expert * F.logsigmoid(x) + (1 - is_expert) * F.logsigmoid(-x)).mean()
+
+
+def episode_bounds(ends):
+    """First index and length of each episode of a flat transition array whose episodes end where `ends` is True."""
+    end_pos = np.flatnonzero(ends)
+    starts = np.concatenate([[0], end_pos[:-1] + 1])
+    return starts, end_pos - starts + 1
+
+
+def episode_logp(policy, obs, act, starts, lengths):
+    """log q_pi(tau) = sum_t log pi(a_t|s_t) for each episode (starts[i], lengths[i]): one batched forward on all
+    their transitions, then a segment sum (index_add), so episodes of any lengths share a minibatch without padding."""
+    offsets = np.cumsum(lengths) - lengths
+    idx = np.arange(lengths.sum()) - np.repeat(offsets, lengths) + np.repeat(starts, lengths)
+    seg = torch.as_tensor(np.repeat(np.arange(len(starts)), lengths), device=obs.device)
+    logp = policy.log_prob(obs[idx], act[idx])
+    return torch.zeros(len(starts), device=obs.device).index_add(0, seg, logp)
+
+
+def load_demos(path, env_id, obs_space, act_space, num_demos):
+    """Load the first `num_demos` episodes of a demos.npz (DESIGN.md format); stop with one sentence if unusable."""
+    if not os.path.exists(path):
+        fail(f"expected a demonstrations file at {path}, found no such file (run expert.py --env-id {env_id}).")
+    keys = ("observations", "actions", "terminations", "truncations", "env_id", "expert_return_mean", "random_return_mean")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            d = {k: f[k] for k in keys}
+    except Exception as e:
+        fail(f"expected {path} to be a demos .npz with keys {', '.join(keys)}, found an unreadable file or missing key ({e}).")
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    act_dim = 1 if discrete else int(np.prod(act_space.shape))
+    if str(d["env_id"]) != env_id:
+        fail(f"expected demonstrations for {env_id}, found demonstrations for {d['env_id']} in {path}.")
+    if d["observations"].shape[1:] != obs_space.shape:
+        fail(f"expected observations of shape {obs_space.shape}, found {d['observations'].shape[1:]} in {path}.")
+    if discrete != (d["actions"].ndim == 1 and np.issubdtype(d["actions"].dtype, np.integer)):
+        fail(f"expected {'discrete' if discrete else 'continuous'} actions for {env_id}, found "
+             f"{'continuous' if discrete else 'discrete'} actions (dtype {d['actions'].dtype}) in {path}.")
+    if not discrete and (d["actions"].ndim != 2 or d["actions"].shape[1] != act_dim):
+        fail(f"expected actions of size {act_dim}, found actions of shape {d['actions'].shape[1:]} in {path}.")
+    ends = d["terminations"] | d["truncations"]
+    if len(ends) == 0 or not ends[-1]:
+        fail(f"expected the last episode of {path} to end with a termination or truncation, found a truncated file.")
+    n_episodes = int(ends.sum())
+    if n_episodes < num_demos:
+        fail(f"expected at least --num-demos {num_demos} episodes in {path}, found {n_episodes}.")
+    n = np.flatnonzero(ends)[num_demos - 1] + 1
+    return dict(obs=d["observations"][:n].astype(np.float32), act=d["actions"][:n], ends=ends[:n],
+                expert_return=float(d["expert_return_mean"]), random_return=float(d["random_return_mean"]))
+
+
+def run_episodes(policy, envs, device, deterministic=False, seed=None):
+    """One episode in each env, all stepped as one batch (an env that is done waits for the others; we do not use
+    SyncVectorEnv because its autoreset would start episodes that ASAF, whose unit is a whole episode collected by
+    one pi_G, would have to throw away). Returns the transitions (episodes contiguous), episode ends and returns."""
+    obs = np.stack([e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(envs)]).astype(np.float32)
+    traj = [([], []) for _ in envs]
+    returns, active = np.zeros(len(envs)), np.ones(len(envs), bool)
+    while active.any():
+        ids = np.flatnonzero(active)
+        actions = policy.act(torch.as_tensor(obs[ids], device=device), deterministic).cpu().numpy()
+        for i, a in zip(ids, actions):
+            traj[i][0].append(obs[i].copy())
+            traj[i][1].append(a)
+            if not policy.discrete:  # clip only when stepping; log-probs use the sampled action
+                a = np.clip(a, envs[i].action_space.low, envs[i].action_space.high)
+            o, r, term, trunc, _ = envs[i].step(a)
+            obs[i], returns[i] = o, returns[i] + r
+            active[i] = not (term or trunc)
+    lengths = np.array([len(o) for o, _ in traj])
+    ends = np.zeros(lengths.sum(), bool)
+    ends[np.cumsum(lengths) - 1] = True
+    return (np.concatenate([o for o, _ in traj]), np.concatenate([a for _, a in traj]), ends, returns, lengths)
+
+
+def fail(msg):
+    sys.exit(f"{os.path.basename(__file__)}: {msg}")
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    try:
+        gym.spec(args.env_id)
+    except gym.error.Error:
+        fail(f"--env-id {args.env_id!r} is not a registered gymnasium environment (e.g. CartPole-v1, Pendulum-v1).")
+    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cudnn.deterministic = args.torch_deterministic
+    torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+
+    probe = gym.make(args.env_id)
+    obs_space, act_space = probe.observation_space, probe.action_space
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"expected a flat Box observation space, found {obs_space}.")
+    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        fail(f"expected a Box or Discrete action space, found {act_space}.")
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    obs_dim = int(obs_space.shape[0])
+    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+    demos_path = args.demos or os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", args.env_id, "demos.npz")
+    demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
+    normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
+
+    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete).to(device)
+    eval_envs = [make_env(args.env_id, args.seed + 10_000 + i)() for i in range(args.eval_episodes)]
+    os.makedirs(f"runs/{run_name}", exist_ok=True)
+    writer = SummaryWriter(f"runs/{run_name}")
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    global_step, start_time, first_at_target = 0, time.time(), None
+
+    if args.load_model:
+        ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
+        if ckpt["config"]["env_id"] != args.env_id:
+            fail(f"{args.load_model} holds a policy for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
+        policy.load_state_dict(ckpt["policy"])
+    else:
+        if args.track:
+            import wandb
+
+            wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
+                       config=vars(args), name=run_name, save_code=True)
+        optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
+        e_obs, e_act = torch.as_tensor(demos["obs"], device=device), torch.as_tensor(demos["act"], device=device)
+        e_starts, e_lens = episode_bounds(demos["ends"])
+        envs = [make_env(args.env_id, args.seed + i)() for i in range(args.episodes_per_update)]
+        B = min(args.batch_size, args.episodes_per_update)
+        labels = torch.cat([torch.ones(B, device=device), torch.zeros(B, device=device)])
+        next_eval, update = args.eval_every, 0
+        while global_step < args.total_timesteps:
+            update += 1
+            if args.anneal_lr:
+                optimizer.param_groups[0]["lr"] = args.learning_rate * max(0.0, 1.0 - global_step / args.total_timesteps)
+            # 1) collect whole episodes with pi_G, the current policy (Algorithm 1, line 3)
+            l_obs, l_act, l_ends, rets, lens = run_episodes(policy, envs, device, seed=args.seed if update == 1 else None)
+            for r, n in zip(rets, lens):
+                global_step += int(n)
+                writer.add_scalar("charts/episodic_return", r, global_step)
+                writer.add_scalar("charts/episodic_length", n, global_step)
+            l_obs, l_act = torch.as_tensor(l_obs, device=device), torch.as_tensor(l_act, device=device)
+            l_starts, l_lens = episode_bounds(l_ends)
+
+            # 2) log q_pi_G of every learner and expert episode, once, before the update epochs (pi_G is frozen)
+            with torch.no_grad():
+                l_old = episode_logp(policy, l_obs, l_act, l_starts, l_lens)
+                e_old = episode_logp(policy, e_obs, e_act, e_starts, e_lens)
+
+            # 3) fit the structured discriminator: epochs x minibatches of learner + random expert episodes (Eq. 12)
+            for epoch in range(args.update_epochs):
+                perm = np.random.permutation(len(l_starts))
+                for k in range(len(l_starts) // B):
+                    lb, eb = perm[k * B : (k + 1) * B], np.random.randint(len(e_starts), size=B)
+                    new = torch.cat([episode_logp(policy, e_obs, e_act, e_starts[eb], e_lens[eb]),
+                                     episode_logp(policy, l_obs, l_act, l_starts[lb], l_lens[lb])])
+                    old = torch.cat([e_old[eb], l_old[lb]])
+                    loss = asaf_loss(new, old, labels)
+                    optimizer.zero_grad()
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
+                    optimizer.step()
+            # 4) pi_G <- pi_tilde happens implicitly: the next episodes are collected by the updated policy
+            with torch.no_grad():  # D > 1/2 on expert episodes and < 1/2 on learner episodes of the last minibatch
+                x = new - old
+                writer.add_scalar("charts/disc_expert_acc", (x[:B] > 0).float().mean().item(), global_step)
+                writer.add_scalar("charts/disc_learner_acc", (x[B:] < 0).float().mean().item(), global_step)
+            writer.add_scalar("losses/asaf_loss", loss.item(), global_step)
+            writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+
+            if global_step >= next_eval or global_step >= args.total_timesteps:
+                next_eval += args.eval_every
+                returns = run_episodes(policy, eval_envs, device, deterministic=True, seed=args.seed + 10_000)[3]
+                writer.add_scalar("eval/episodic_return", returns.mean(), global_step)
+                writer.add_scalar("eval/normalized_score", normalize(returns.mean()), global_step)
+                if first_at_target is None and normalize(returns.mean()) >= 0.95:
+                    first_at_target = (global_step, time.time() - start_time)
+                print(f"step={global_step} eval_return={returns.mean():.1f} normalized={normalize(returns.mean()):.3f} "
+                      f"loss={loss.item():.3f} sps={int(global_step / (time.time() - start_time))}", flush=True)
+        if args.save_model:
+            config = dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim,
+                          hidden_sizes=list(args.hidden_sizes), algo="asaf")
+            torch.save({"config": config, "policy": policy.state_dict()}, f"runs/{run_name}/asaf.pt")
+    wall = time.time() - start_time
+
+    # final deterministic evaluation (the number reported in summary.json)
+    if args.capture_video:
+        eval_envs[0] = make_env(args.env_id, args.seed + 10_000, True, run_name)()
+    returns = run_episodes(policy, eval_envs, device, deterministic=True, seed=args.seed + 20_000)[3]
+    score = float(normalize(returns.mean()))
+    writer.add_scalar("eval/episodic_return", returns.mean(), global_step)
+    writer.add_scalar("eval/normalized_score", score, global_step)
+    summary = dict(env_id=args.env_id, algo="asaf", seed=args.seed, eval_return_mean=float(returns.mean()),
+                   eval_return_std=float(returns.std()), normalized_score=score, env_steps=global_step,
+                   wall_seconds=wall, sps=global_step / max(wall, 1e-9), steps_to_095=first_at_target and first_at_target[0],
+                   seconds_to_095=first_at_target and first_at_target[1], args=asdict(args))
+    with open(f"runs/{run_name}/summary.json", "w") as f:
+        json.dump(summary, f, indent=2)
+    print(f"asaf {args.env_id} seed={args.seed}: eval return {returns.mean():.1f} +- {returns.std():.1f}, "
+          f"normalized {score:.3f}, {global_step} env steps in {wall:.1f}s ({summary['sps']:.0f} SPS), "
+          f"0.95 first reached at {summary['steps_to_095']} steps / {summary['seconds_to_095']} s -> runs/{run_name}")
+    for e in eval_envs:
+        e.close()
+    writer.close()

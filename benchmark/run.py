@@ -1,0 +1,147 @@
+"""Run algorithms x envs x seeds in parallel worker processes, then build docs/results.md and docs/img/<env>.png.
+
+    python benchmark/run.py                                   # every algorithm, the classic-control suite, 3 seeds
+    python benchmark/run.py --algos bc asaf_1 --envs CartPole-v1 --seeds 1 2 3 --workers 2
+    python benchmark/run.py --report-only                      # only rebuild the table and plots from benchmark/runs
+
+Each run is `python <script> --env-id ENV --seed SEED --exp-name ALGO [extra flags]` with its working directory in
+benchmark/, so its TensorBoard log and summary.json land in benchmark/runs/<env>__<algo>__<seed>__<time>/. A run whose
+summary.json already exists is skipped, so an interrupted benchmark resumes where it stopped. Every number in the
+report is read from those files: nothing is typed in by hand.
+"""
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+# name in the table -> (script, extra flags)
+ALGOS = {
+    "bc": ("bc.py", []),
+    "gail_ppo": ("gail_ppo.py", []),
+    "asaf": ("asaf.py", []),
+    "asaf_w": ("asaf_w.py", []),
+    "asaf_1": ("asaf_w.py", ["--window", "1"]),
+    "dagger": ("dagger.py", []),
+    "aggrevated": ("aggrevated.py", []),
+}
+ENVS = ["CartPole-v1", "LunarLander-v3", "Pendulum-v1", "LunarLanderContinuous-v3"]
+
+
+def summaries(runs_dir):
+    """(env, algo) -> list of summary dicts, one per seed (the newest run of a seed wins)."""
+    by_seed = {}
+    for path in sorted(glob.glob(os.path.join(runs_dir, "*", "summary.json"))):
+        s = json.load(open(path))
+        algo = os.path.basename(os.path.dirname(path)).split("__")[1]
+        s["run_dir"] = os.path.dirname(path)
+        by_seed[(s["env_id"], algo, s["seed"])] = s
+    out = defaultdict(list)
+    for (env, algo, _), s in sorted(by_seed.items()):
+        out[(env, algo)].append(s)
+    return out
+
+
+def command(algo, env, seed):
+    script, extra = ALGOS[algo]
+    return [sys.executable, os.path.join(ROOT, script), "--env-id", env, "--seed", str(seed), "--exp-name", algo, *extra]
+
+
+def run_one(algo, env, seed, runs_dir, log_dir):
+    done = {(e, a, s["seed"]) for (e, a), ss in summaries(runs_dir).items() for s in ss}
+    if (env, algo, seed) in done:
+        return f"skip {algo} {env} {seed} (summary exists)"
+    t = time.time()
+    with open(os.path.join(log_dir, f"{env}__{algo}__{seed}.log"), "w") as log:
+        rc = subprocess.call(command(algo, env, seed), cwd=HERE, stdout=log, stderr=subprocess.STDOUT)
+    return f"{'ok  ' if rc == 0 else 'FAIL'} {algo} {env} seed {seed}: {time.time() - t:.0f}s"
+
+
+def eval_curve(run_dir):
+    """(steps, returns) of eval/episodic_return from a run's TensorBoard log."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(run_dir, size_guidance={"scalars": 0})
+    acc.Reload()
+    if "eval/episodic_return" not in acc.Tags()["scalars"]:
+        return None
+    ev = acc.Scalars("eval/episodic_return")
+    return np.array([e.step for e in ev]), np.array([e.value for e in ev])
+
+
+def expert_return(env):
+    path = os.path.join(ROOT, "experts", env, "demos.npz")
+    return float(np.load(path)["expert_return_mean"]) if os.path.exists(path) else float("nan")
+
+
+def report(runs_dir, docs_dir):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = summaries(runs_dir)
+    lines = ["# Results", "", "Built by `python benchmark/run.py` from the summaries in `benchmark/runs/`: final "
+             "deterministic evaluation, mean +- std over seeds. Normalized score = (R - R_random) / (R_expert - "
+             "R_random). Machine: 2-core CPU, torch 1 thread, runs in parallel workers (wall time is per run).", "",
+             "| env | algo | expert | return | normalized | seeds | env steps | wall s | SPS |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for (env, algo), ss in sorted(groups.items()):
+        r = np.array([s["eval_return_mean"] for s in ss])
+        n = np.array([s["normalized_score"] for s in ss])
+        f = lambda k: np.mean([s[k] for s in ss])
+        lines.append(f"| {env} | {algo} | {expert_return(env):.1f} | {r.mean():.1f} +- {r.std():.1f} | "
+                     f"{n.mean():.3f} +- {n.std():.3f} | {len(ss)} | {f('env_steps'):.0f} | {f('wall_seconds'):.0f} | "
+                     f"{f('sps'):.0f} |")
+    lines += ["", "Commands (one per seed; `--seed` varies):", ""]
+    for algo in sorted({a for _, a in groups}):
+        lines.append(f"- {algo}: `python {ALGOS[algo][0]} --env-id ENV --seed SEED --exp-name {algo} "
+                     f"{' '.join(ALGOS[algo][1])}`".replace(" `", "`").replace("  ", " "))
+    os.makedirs(os.path.join(docs_dir, "img"), exist_ok=True)
+    for env in sorted({e for e, _ in groups}):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for (e, algo), ss in sorted(groups.items()):
+            curves = [c for c in (eval_curve(s["run_dir"]) for s in ss) if c is not None and len(c[0])]
+            if e != env or not curves:
+                continue
+            steps = curves[0][0]
+            ys = np.array([np.interp(steps, c[0], c[1]) for c in curves])
+            ax.plot(steps, ys.mean(0), label=algo)
+            ax.fill_between(steps, ys.min(0), ys.max(0), alpha=0.2)
+        ax.axhline(expert_return(env), ls="--", c="k", label="expert")
+        ax.set(title=env, xlabel="env steps (BC: gradient steps)", ylabel="eval return")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(os.path.join(docs_dir, "img", f"{env}.png"), dpi=100)
+        plt.close(fig)
+    with open(os.path.join(docs_dir, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS), help="algorithms to run")
+    p.add_argument("--envs", nargs="+", default=ENVS, help="gymnasium env ids")
+    p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds per (algo, env)")
+    p.add_argument("--workers", type=int, default=os.cpu_count(), help="parallel runs (default: as many as cores)")
+    p.add_argument("--report-only", action="store_true", help="skip the runs, only rebuild results.md and plots")
+    p.add_argument("--runs-dir", default=os.path.join(HERE, "runs"), help="where the runs' logs are")
+    p.add_argument("--docs-dir", default=os.path.join(ROOT, "docs"), help="where results.md and img/ go")
+    a = p.parse_args()
+    if not a.report_only:
+        log_dir = os.path.join(HERE, "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        jobs = [(algo, env, seed) for env in a.envs for algo in a.algos for seed in a.seeds]
+        with ThreadPoolExecutor(a.workers) as pool:
+            for msg in pool.map(lambda j: run_one(*j, a.runs_dir, log_dir), jobs):
+                print(msg, flush=True)
+    report(a.runs_dir, a.docs_dir)
