@@ -79,6 +79,8 @@ class Args:
     """learner episodes per minibatch, paired with as many expert episodes sampled from the demos"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
+    log_std_min: float = -5.0
+    """Box actions: lower clamp of the Gaussian's log-std (the upper one is 2)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -108,9 +110,9 @@ def mlp(in_dim, out_dim, hidden_sizes):
 class Policy(nn.Module):
     """pi(a|s): categorical logits (Discrete) or a Gaussian with state-dependent, clamped log-std (Box, unsquashed)."""
 
-    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete):
+    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=LOG_STD_MIN):
         super().__init__()
-        self.discrete = discrete
+        self.discrete, self.log_std_min = discrete, log_std_min
         self.net = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes)
 
     def forward(self, obs):
@@ -118,7 +120,7 @@ class Policy(nn.Module):
         if self.discrete:
             return out.log_softmax(-1), None
         mean, log_std = out.chunk(2, -1)
-        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return mean, log_std.clamp(self.log_std_min, LOG_STD_MAX)
 
     def log_prob(self, obs, act):
         """log pi(a|s), summed over action dimensions; act is the *sampled* (unclipped) action."""
@@ -249,7 +251,7 @@ if __name__ == "__main__":
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
     normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
 
-    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete).to(device)
+    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
     eval_envs = [make_env(args.env_id, args.seed + 10_000 + i)() for i in range(args.eval_episodes)]
     os.makedirs(f"runs/{run_name}", exist_ok=True)
     writer = SummaryWriter(f"runs/{run_name}")

@@ -26,7 +26,6 @@ on the same data, for contrast.
 """
 import copy
 import json
-import os
 import random
 import time
 from dataclasses import asdict, dataclass

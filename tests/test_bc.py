@@ -41,6 +41,16 @@ def test_continuous_nll_matches_torch_distributions_and_mse():
     assert torch.allclose(policy.act(obs), mean)
 
 
+def test_beta_nll_weights_each_sample_by_detached_variance():
+    torch.manual_seed(0)
+    policy = bc.Policy(3, 2, (16,), False, torch.zeros(3), torch.ones(3))
+    obs, act = torch.randn(32, 3), torch.randn(32, 2)
+    mean, log_std = policy(obs)
+    nll = -torch.distributions.Normal(mean, log_std.exp()).log_prob(act)
+    expected = ((2 * 0.5 * log_std).exp().detach() * nll).sum(-1).mean()
+    assert torch.allclose(bc.bc_loss(policy, obs, act, "nll", beta=0.5), expected, atol=1e-5)
+
+
 def test_loader_keeps_the_first_episodes():
     env = gym.make("CartPole-v1")
     d = bc.load_demos(CARTPOLE, "CartPole-v1", env.observation_space, env.action_space, 2)
