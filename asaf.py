@@ -340,7 +340,7 @@ if __name__ == "__main__":
     summary = dict(env_id=args.env_id, algo="asaf", seed=args.seed, eval_return_mean=float(returns.mean()),
                    eval_return_std=float(returns.std()), normalized_score=score, env_steps=global_step,
                    wall_seconds=wall, sps=global_step / max(wall, 1e-9), steps_to_095=first_at_target and first_at_target[0],
-                   seconds_to_095=first_at_target and first_at_target[1], args=asdict(args))
+                   seconds_to_095=first_at_target and round(first_at_target[1], 2), args=asdict(args))
     with open(f"runs/{run_name}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     print(f"asaf {args.env_id} seed={args.seed}: eval return {returns.mean():.1f} +- {returns.std():.1f}, "

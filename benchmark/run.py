@@ -103,8 +103,8 @@ def report(runs_dir, docs_dir):
                      f"{f('sps'):.0f} |")
     lines += ["", "Commands (one per seed; `--seed` varies):", ""]
     for algo in sorted({a for _, a in groups}):
-        lines.append(f"- {algo}: `python {ALGOS[algo][0]} --env-id ENV --seed SEED --exp-name {algo} "
-                     f"{' '.join(ALGOS[algo][1])}`".replace(" `", "`").replace("  ", " "))
+        cmd = " ".join(["python", ALGOS[algo][0], "--env-id ENV --seed SEED --exp-name", algo, *ALGOS[algo][1]])
+        lines.append(f"- {algo}: `{cmd}`")
     os.makedirs(os.path.join(docs_dir, "img"), exist_ok=True)
     for env in sorted({e for e, _ in groups}):
         fig, ax = plt.subplots(figsize=(6, 4))
