@@ -297,7 +297,6 @@ if __name__ == "__main__":
         q1_target, q2_target = copy.deepcopy(q1), copy.deepcopy(q2)
         q_optimizer = torch.optim.Adam([*q1.parameters(), *q2.parameters()], lr=args.learning_rate)
         actor_optimizer = torch.optim.Adam(actor.parameters(), lr=args.policy_lr)
-        q = q1
         target_entropy = -float(act_dim)
         log_alpha = torch.zeros(1, requires_grad=True, device=device)
         alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.policy_lr)
