@@ -71,11 +71,11 @@ class Args:
     """evaluate the deterministic policy every this many env steps"""
 
     # ASAF specific
-    episodes_per_update: int = 8
+    episodes_per_update: int = 4
     """learner episodes collected per update, one per parallel env, stepped as one batch"""
-    update_epochs: int = 10
+    update_epochs: int = 30
     """epochs over the learner's episodes per update (Algorithm 1 line 5 is a loop of epochs x minibatches)"""
-    batch_size: int = 4
+    batch_size: int = 2
     """learner episodes per minibatch, paired with as many expert episodes sampled from the demos"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
@@ -108,19 +108,25 @@ def mlp(in_dim, out_dim, hidden_sizes):
 
 
 class Policy(nn.Module):
-    """pi(a|s): categorical logits (Discrete) or a Gaussian with state-dependent, clamped log-std (Box, unsquashed)."""
+    """pi(a|s): categorical logits (Discrete) or a Gaussian with a learned, state-independent log-std (Box, unsquashed).
+
+    Why state-independent: the log-likelihood of a Gaussian weights each state by 1/sigma(s)^2, so a state-dependent
+    sigma lets the fit shrink sigma where the mean is easy (Pendulum's "hold at the top") and give up on the states
+    that matter (the swing-up): it never learned Pendulum (normalized -0.1). One sigma shared by every state makes the
+    fit an evenly weighted regression of the mean, and ASAF-1 then reaches the expert (docs/asaf.md).
+    """
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=LOG_STD_MIN):
         super().__init__()
         self.discrete, self.log_std_min = discrete, log_std_min
-        self.net = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes)
+        self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
+        self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def forward(self, obs):
         out = self.net(obs)
         if self.discrete:
             return out.log_softmax(-1), None
-        mean, log_std = out.chunk(2, -1)
-        return mean, log_std.clamp(self.log_std_min, LOG_STD_MAX)
+        return out, self.log_std.clamp(self.log_std_min, LOG_STD_MAX).expand_as(out)
 
     def log_prob(self, obs, act):
         """log pi(a|s), summed over action dimensions; act is the *sampled* (unclipped) action."""

@@ -34,6 +34,13 @@ ALGOS = {
     "aggrevated": ("aggrevated.py", []),
 }
 ENVS = ["CartPole-v1", "LunarLander-v3", "Pendulum-v1", "LunarLanderContinuous-v3"]
+# (algo, env) -> flags added to the algorithm's own: budgets for envs where a script's default budget is too small
+ENV_FLAGS = {
+    **{(a, "Pendulum-v1"): ["--total-timesteps", "100000"] for a in ("asaf", "asaf_w", "asaf_1")},
+    **{(a, "LunarLanderContinuous-v3"): ["--total-timesteps", "200000", "--eval-every", "20000"]
+       for a in ("asaf", "asaf_w", "asaf_1")},
+    **{(a, "LunarLander-v3"): ["--total-timesteps", "300000", "--eval-every", "25000"] for a in ("asaf", "asaf_w", "asaf_1")},
+}
 
 
 def summaries(runs_dir):
@@ -52,7 +59,8 @@ def summaries(runs_dir):
 
 def command(algo, env, seed):
     script, extra = ALGOS[algo]
-    return [sys.executable, os.path.join(ROOT, script), "--env-id", env, "--seed", str(seed), "--exp-name", algo, *extra]
+    return [sys.executable, os.path.join(ROOT, script), "--env-id", env, "--seed", str(seed), "--exp-name", algo, *extra,
+            *ENV_FLAGS.get((algo, env), [])]
 
 
 def run_one(algo, env, seed, runs_dir, log_dir):
@@ -104,7 +112,8 @@ def report(runs_dir, docs_dir):
     lines += ["", "Commands (one per seed; `--seed` varies):", ""]
     for algo in sorted({a for _, a in groups}):
         cmd = " ".join(["python", ALGOS[algo][0], "--env-id ENV --seed SEED --exp-name", algo, *ALGOS[algo][1]])
-        lines.append(f"- {algo}: `{cmd}`")
+        envs = sorted(e for e, a in groups if a == algo and (a, e) in ENV_FLAGS)
+        lines.append(f"- {algo}: `{cmd}`" + "".join(f"; on {e} add `{' '.join(ENV_FLAGS[algo, e])}`" for e in envs))
     os.makedirs(os.path.join(docs_dir, "img"), exist_ok=True)
     for env in sorted({e for e, _ in groups}):
         fig, ax = plt.subplots(figsize=(6, 4))
