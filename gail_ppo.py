@@ -1,9 +1,9 @@
 """GAIL with a PPO generator: Generative Adversarial Imitation Learning (Ho & Ermon 2016, arXiv:1606.03476).
 
-A discriminator D(s, a) learns to tell the expert's (s, a) pairs from the learner's (Algorithm 1, line 4), and the
-policy is trained by reinforcement learning on a reward computed from D (line 5), so that it visits the state-action
-distribution of the expert. The paper takes TRPO steps; here the policy step is PPO (Schulman et al. 2017,
-arXiv:1707.06347) with GAE, vectorized envs, a value loss and an entropy bonus, laid out like CleanRL's ppo.py.
+A discriminator D(s, a) learns to tell the expert's (s, a) pairs from the learner's (Algorithm 1, line 4); the policy
+is trained by reinforcement learning on a reward from D (line 5), so that it visits the expert's state-action
+distribution. The paper takes TRPO steps; here they are PPO steps (Schulman et al. 2017, arXiv:1707.06347) with GAE,
+vectorized envs, a value loss and an entropy bonus, laid out like CleanRL's ppo.py and ppo_continuous_action.py.
 
 Two things a reader should not miss:
 - The environment's reward is never used for learning; it is only logged (`charts/episodic_return`).
@@ -140,19 +140,21 @@ def mlp(in_dim, out_dim, hidden_sizes, out_std=1.0):
 
 
 class Agent(nn.Module):
-    """Actor-critic. Discrete: categorical over logits. Box: Gaussian with a state-dependent, clamped log-std."""
+    """Actor-critic. Discrete: categorical over logits. Box: Gaussian mean from the network, state-independent log-std."""
     def __init__(self, obs_dim, act_dim, discrete, hidden_sizes):
         super().__init__()
         self.discrete = discrete
         self.critic = mlp(obs_dim, 1, hidden_sizes, out_std=1.0)
-        self.actor = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes, out_std=0.01)
+        self.actor = mlp(obs_dim, act_dim, hidden_sizes, out_std=0.01)
+        # CleanRL's actor_logstd: one learned log-std per action dim (init 0). A network-output log-std collapses on
+        # the states D already rewards and stops exploring elsewhere (Pendulum then never learns some swing-ups).
+        self.actor_logstd = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def dist(self, x):
         out = self.actor(x)
         if self.discrete:
             return torch.distributions.Categorical(logits=out)
-        mean, log_std = out.chunk(2, -1)
-        return torch.distributions.Normal(mean, log_std.clamp(-5.0, 2.0).exp())
+        return torch.distributions.Normal(out, self.actor_logstd.expand_as(out).exp())
 
     def get_action_and_value(self, x, action=None):
         d = self.dist(x)
@@ -195,9 +197,7 @@ def gail_reward(logits, reward_type):
     """Reward from D's logit, in stable log-sigmoid form: log D = -softplus(-l), -log(1-D) = softplus(l)."""
     if reward_type == "neg_log_one_minus_d":
         return F.softplus(logits)
-    if reward_type == "log_d":
-        return -F.softplus(-logits)
-    return logits  # log D - log(1 - D)
+    return -F.softplus(-logits) if reward_type == "log_d" else logits  # log D, or the logit log D - log(1 - D)
 
 
 def disc_loss_fn(disc, expert_x, learner_x, gp_coef):
@@ -269,7 +269,7 @@ def evaluate(agent, env, obs_rms, norm_obs, n, seed, low=None, high=None):
         while not done:
             with torch.no_grad():
                 out = agent.actor(normalize(obs[None], obs_rms.mean, obs_rms.var, norm_obs))[0]
-            a = out.argmax().item() if agent.discrete else out.chunk(2)[0].numpy()
+            a = out.argmax().item() if agent.discrete else out.numpy()
             obs, r, term, trunc, _ = env.step(a if low is None else np.clip(a, low, high))
             ret, done = ret + float(r), term or trunc
         returns.append(ret)
@@ -297,10 +297,9 @@ if __name__ == "__main__":
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        fail(f"expected a flat Box observation space, found {obs_space}.")
-    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"expected a Box or Discrete action space, found {act_space}.")
+    flat_box_obs = isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+    if not flat_box_obs or not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        fail(f"expected a flat Box observation space and a Box or Discrete action space, found {obs_space} and {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim, act_dim = obs_space.shape[0], int(act_space.n) if discrete else int(np.prod(act_space.shape))
     low, high = (None, None) if discrete else (act_space.low, act_space.high)
