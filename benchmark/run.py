@@ -109,6 +109,12 @@ def report(runs_dir, docs_dir):
         lines.append(f"| {env} | {algo} | {expert_return(env):.1f} | {r.mean():.1f} +- {r.std():.1f} | "
                      f"{n.mean():.3f} +- {n.std():.3f} | {len(ss)} | {f('env_steps'):.0f} | {f('wall_seconds'):.0f} | "
                      f"{f('sps'):.0f} |")
+    algos = [a for a in ALGOS if any(a == g for _, g in groups)]
+    lines += ["", "Normalized score at a glance (mean over seeds):", "", "| env | " + " | ".join(algos) + " |",
+              "| --- |" + " --- |" * len(algos)]
+    for env in sorted({e for e, _ in groups}):
+        cell = lambda a: f"{np.mean([s['normalized_score'] for s in groups[env, a]]):.2f}" if (env, a) in groups else ""
+        lines.append(f"| {env} | " + " | ".join(cell(a) for a in algos) + " |")
     lines += ["", "Commands (one per seed; `--seed` varies):", ""]
     for algo in sorted({a for _, a in groups}):
         cmd = " ".join(["python", ALGOS[algo][0], "--env-id ENV --seed SEED --exp-name", algo, *ALGOS[algo][1]])

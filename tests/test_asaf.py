@@ -192,3 +192,11 @@ def test_asaf1_learns_cartpole_from_10_demos(run, tmp_path):
     r = run("asaf_w.py", "--env-id", "CartPole-v1", "--window", "1", "--num-demos", "10", timeout=600)
     assert r.returncode == 0, r.stderr
     assert summary(tmp_path)["eval_return_mean"] >= 475
+
+
+@pytest.mark.slow
+def test_asaf1_learns_pendulum_from_10_demos(run, tmp_path):
+    """Continuous actions: the state-independent log-std is what makes this pass (a state-dependent one scored ~0)."""
+    r = run("asaf_w.py", "--env-id", "Pendulum-v1", "--window", "1", "--num-demos", "10", timeout=900)
+    assert r.returncode == 0, r.stderr
+    assert summary(tmp_path)["normalized_score"] >= 0.9
