@@ -5,8 +5,9 @@
     python benchmark/experiments.py --only compression    # large expert -> small students
     python benchmark/experiments.py --report-only
 
-1. Expert level ("levels"): expert.py trains a CartPole-v1 DQN and saves demonstrations from the first checkpoint
-   whose evaluation reaches 250 (`--demo-at-returns 250`; it scored 260) and from the final expert (500). ASAF-1 and BC imitate
+1. Expert level ("levels"): expert.py trains a CartPole-v1 DQN and saves demonstrations from the first checkpoints
+   whose evaluation reaches 100 and 250 (`--demo-at-returns 100 250`, evaluated every 500 steps so the levels are
+   caught before the next jump) and from the final expert (500). ASAF-1 and BC imitate
    each level from 10 demos. If imitation follows the expert, the learner's return tracks the demos' return rather than
    the task's maximum: its normalized score, computed against the demos' own expert return, stays near 1 for every level.
 2. Compression ("compression"): the shipped Pendulum-v1 SAC expert has (256, 256) hidden layers. BC and ASAF-1
@@ -27,11 +28,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RUNS = os.path.join(HERE, "runs_experiments")
-LEVEL_ENV, LEVELS = "CartPole-v1", (250,)
+LEVEL_ENV, LEVELS = "CartPole-v1", (100, 250)
 LEVEL_DIR = os.path.join(HERE, "levels", LEVEL_ENV)
 EXPERT_CMD = ["expert.py", "--env-id", LEVEL_ENV, "--total-timesteps", "150000", "--learning-rate", "2.5e-4",
               "--batch-size", "128", "--buffer-size", "50000", "--learning-starts", "5000", "--exploration-fraction",
-              "0.3", "--eval-every", "2500", "--eval-episodes", "10", "--stop-at-return", "500", "--num-demo-episodes",
+              "0.3", "--eval-every", "500", "--eval-episodes", "10", "--stop-at-return", "500", "--num-demo-episodes",
               "25", "--out-dir", LEVEL_DIR, "--demo-at-returns", *map(str, LEVELS)]
 STUDENTS = {"bc": ["bc.py"], "asaf_1": ["asaf_w.py", "--window", "1"]}
 SIZES = [["4"], ["16"], ["32", "32"], ["64", "64"], ["256", "256"]]
