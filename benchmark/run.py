@@ -102,7 +102,8 @@ def report(runs_dir, docs_dir):
     groups = summaries(runs_dir)
     lines = ["# Results", "", "Built by `python benchmark/run.py` from the summaries in `benchmark/runs/`: final "
              "deterministic evaluation, mean +- std over seeds. Normalized score = (R - R_random) / (R_expert - "
-             "R_random). Machine: 2-core CPU, torch 1 thread, runs in parallel workers, often beside other training jobs (wall time is per run and an upper bound: about 3-4x an idle machine for the ASAF rows).", "",
+             "R_random). Machine: 2-core CPU, torch 1 thread, runs in parallel workers, often beside other training "
+             "jobs (wall time is per run and an upper bound: about 3-4x an idle machine for the ASAF rows).", "",
              "| env | algo | expert | return | normalized | seeds | env steps | wall s | SPS |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (env, algo), ss in sorted(groups.items()):
