@@ -91,7 +91,7 @@ class Args:
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
 
-LOG_STD_MIN, LOG_STD_MAX = -2.0, 2.0
+LOG_STD_MAX = 2.0
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
@@ -122,7 +122,7 @@ class Policy(nn.Module):
     fit an evenly weighted regression of the mean, and ASAF-1 then reaches the expert (docs/asaf.md).
     """
 
-    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=LOG_STD_MIN):
+    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min):
         super().__init__()
         self.discrete, self.log_std_min = discrete, log_std_min
         self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean

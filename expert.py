@@ -345,7 +345,8 @@ if __name__ == "__main__":
             action = act_space.sample()
         else:
             with torch.no_grad():
-                action = actor.get_action(torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(0))[0][0].cpu().numpy()
+                o = torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(0)  # MuJoCo obs are float64
+                action = actor.get_action(o)[0][0].cpu().numpy()
         next_obs, reward, term, trunc, info = env.step(action)
         i = (global_step - 1) % rb_size
         rb_obs[i], rb_act[i], rb_rew[i], rb_next_obs[i], rb_done[i] = obs, action, reward, next_obs, float(term)

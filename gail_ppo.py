@@ -154,7 +154,7 @@ class Agent(nn.Module):
         out = self.actor(x)
         if self.discrete:
             return torch.distributions.Categorical(logits=out)
-        return torch.distributions.Normal(out, self.actor_logstd.expand_as(out).exp())
+        return torch.distributions.Normal(out, self.actor_logstd.clamp(-5.0, 2.0).expand_as(out).exp())
 
     def get_action_and_value(self, x, action=None):
         d = self.dist(x)
@@ -299,7 +299,8 @@ if __name__ == "__main__":
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     flat_box_obs = isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
     if not flat_box_obs or not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"expected a flat Box observation space and a Box or Discrete action space, found {obs_space} and {act_space}.")
+        fail(f"expected a flat Box observation space and a Box or Discrete action space, "
+             f"found {obs_space} and {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim, act_dim = obs_space.shape[0], int(act_space.n) if discrete else int(np.prod(act_space.shape))
     low, high = (None, None) if discrete else (act_space.low, act_space.high)

@@ -93,7 +93,7 @@ def test_policy_log_probs_match_torch_distributions():
     mean, log_std = gauss(obs)
     ref = torch.distributions.Normal(mean, log_std.exp()).log_prob(act).sum(-1)
     assert torch.allclose(gauss.log_prob(obs, act), ref, atol=1e-5)
-    assert (log_std >= asaf.LOG_STD_MIN).all() and (log_std <= asaf.LOG_STD_MAX).all()
+    assert (log_std >= gauss.log_std_min).all() and (log_std <= asaf.LOG_STD_MAX).all()
 
 
 # ---------------------------------------------------------------- windows and episodes
