@@ -1,19 +1,17 @@
 """Train an RL expert, save it, and record demonstrations for the imitation scripts.
 
 Box actions: SAC (Haarnoja et al. 2018, arXiv:1812.05905) with twin soft Q networks and automatic entropy tuning.
-Discrete actions: double DQN (van Hasselt et al. 2016, arXiv:1509.06461). We pick double DQN over discrete SAC
-because it reaches the CartPole and LunarLander targets reliably with few knobs, and it learns exactly what
-AggreVaTeD needs: Q*(s, .) for every action.
+Discrete actions: double DQN (van Hasselt et al. 2016, arXiv:1509.06461), picked over discrete SAC because it reaches
+the CartPole and LunarLander targets reliably with few knobs, and it learns what AggreVaTeD needs: Q*(s, .).
 
-Two things a reader should not miss:
 - The expert kept is the best one seen by the periodic deterministic evaluation, not the last one: DQN and SAC
   both oscillate late in training, and a demonstrator should be as good as we can make it.
 - `expert.pt` holds plain state dicts plus the few numbers needed to rebuild the networks (`config`), so another
   script rebuilds the expert by copying the small `mlp`, `Actor` and `QNetwork` definitions below, never by import.
-
-Demonstrations (`demos.npz`) are recorded from the deterministic expert (argmax Q, or the SAC mean action) in the
-format of DESIGN.md; `--demo-at-returns 100 300` also saves demos from the checkpoints where the running evaluation
-first crosses those returns (weaker experts); `--record-only` loads an existing `expert.pt` and records more episodes.
+- Hours-long runs (SAC on MuJoCo) save `resume.pt` (networks, optimizers, replay buffer) at every evaluation;
+  `--resume` continues in a new process, restarting the interrupted episode (equivalent, not bit-identical).
+- Demonstrations (`demos.npz`, DESIGN.md format) come from the deterministic expert (argmax Q or SAC's mean action).
+  `--demo-at-returns 100 300` adds demos of weaker experts; `--record-only` records more from an existing expert.pt.
 """
 import copy
 import json
@@ -85,9 +83,9 @@ class Args:
     demo_at_returns: tuple[float, ...] = ()
     """also save demos_at_<R>.npz from the first checkpoint whose evaluation reaches each return R (weaker experts)"""
     record_only: bool = False
-    """if toggled, skip training: load <out-dir>/expert.pt and record `num_demo_episodes` episodes"""
-    demos_path: str | None = None
-    """output file of --record-only (default: <out-dir>/demos_seed<seed>.npz)"""
+    """if toggled, skip training: load <out-dir>/expert.pt, record `num_demo_episodes` episodes to demos_seed<seed>.npz"""
+    resume: bool = False
+    """if toggled, continue the interrupted run from <out-dir>/resume.pt, written at every evaluation (same flags)"""
 
     # SAC (Box actions)
     policy_lr: float = 3e-4
@@ -143,9 +141,6 @@ class QNetwork(nn.Module):
         return self.net(x if a is None else torch.cat([x, a], -1))
 
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
 class Actor(nn.Module):
     """SAC's tanh-squashed Gaussian: a = tanh(u) * scale + bias, u ~ N(mean(s), std(s))."""
 
@@ -157,28 +152,33 @@ class Actor(nn.Module):
 
     def forward(self, x):
         mean, log_std = self.trunk(x).chunk(2, -1)
-        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return mean, log_std.clamp(-5.0, 2.0)  # log-std bounds
 
     def get_action(self, x):
         mean, log_std = self(x)
-        u = torch.distributions.Normal(mean, log_std.exp()).rsample()
-        y = torch.tanh(u)
+        dist = torch.distributions.Normal(mean, log_std.exp())
+        u = dist.rsample()
         # change of variables for a = tanh(u) * scale + bias, in the stable form log(1 - tanh(u)^2) = 2(log2 - u - softplus(-2u))
-        log_prob = torch.distributions.Normal(mean, log_std.exp()).log_prob(u)
-        log_prob = log_prob - 2.0 * (np.log(2.0) - u - F.softplus(-2.0 * u)) - torch.log(self.action_scale)
-        return y * self.action_scale + self.action_bias, log_prob.sum(-1)
+        log_prob = dist.log_prob(u) - 2.0 * (np.log(2.0) - u - F.softplus(-2.0 * u)) - torch.log(self.action_scale)
+        return torch.tanh(u) * self.action_scale + self.action_bias, log_prob.sum(-1)
 
     def deterministic(self, x):
         return torch.tanh(self(x)[0]) * self.action_scale + self.action_bias
 
 
-def expert_act(config, actor, q, obs):
-    """The deterministic expert: argmax_a Q(s, a) (Discrete) or the SAC mean action (Box)."""
-    with torch.no_grad():
-        x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
-        if config["discrete"]:
-            return int(q(x).argmax(-1).item())
-        return actor.deterministic(x)[0].numpy()
+def expert_policy(config, weights):
+    """The deterministic expert, rebuilt from `config` and the saved state dicts, as a function obs -> action:
+    argmax_a Q(s, a) (Discrete) or the SAC mean action (Box)."""
+    discrete, dims = config["discrete"], (config["obs_dim"], config["act_dim"], config["hidden_sizes"])
+    net = QNetwork(*dims) if discrete else Actor(*dims, np.array(config["action_low"]), np.array(config["action_high"]))
+    net.load_state_dict(weights["q" if discrete else "actor"])
+
+    def act(obs):
+        with torch.no_grad():
+            x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+            return int(net(x).argmax(-1)) if discrete else net.deterministic(x)[0].numpy()
+
+    return act
 
 
 def run_episodes(env, policy, n, seed):
@@ -202,20 +202,12 @@ def run_episodes(env, policy, n, seed):
 def save_demos(path, env_id, data, returns, random_return_mean):
     """Write demonstrations in the format of DESIGN.md (episodes contiguous, in time order)."""
     discrete = np.asarray(data["actions"]).ndim == 1
-    np.savez_compressed(
-        path,
-        observations=np.asarray(data["observations"], dtype=np.float32),
-        actions=np.asarray(data["actions"], dtype=np.int64 if discrete else np.float32),
-        rewards=np.asarray(data["rewards"], dtype=np.float32),
-        next_observations=np.asarray(data["next_observations"], dtype=np.float32),
-        terminations=np.asarray(data["terminations"], dtype=bool),
-        truncations=np.asarray(data["truncations"], dtype=bool),
-        env_id=np.array(env_id),
-        expert_return_mean=np.float64(np.mean(returns)),
-        expert_return_std=np.float64(np.std(returns)),
-        random_return_mean=np.float64(random_return_mean),
-        episode_returns=np.asarray(returns, dtype=np.float64),
-    )
+    dtypes = dict(observations=np.float32, actions=np.int64 if discrete else np.float32, rewards=np.float32,
+                  next_observations=np.float32, terminations=bool, truncations=bool)
+    np.savez_compressed(path, **{k: np.asarray(data[k], dtype=t) for k, t in dtypes.items()}, env_id=np.array(env_id),
+                        expert_return_mean=np.float64(np.mean(returns)), expert_return_std=np.float64(np.std(returns)),
+                        random_return_mean=np.float64(random_return_mean),
+                        episode_returns=np.asarray(returns, dtype=np.float64))
 
 
 def fail(msg):
@@ -240,40 +232,39 @@ if __name__ == "__main__":
 
     env = make_env(args.env_id, args.seed)()
     obs_space, act_space = env.observation_space, env.action_space
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        fail(f"expected a flat Box observation space, found {obs_space}.")
-    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"expected a Box or Discrete action space, found {act_space}.")
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
+            and isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete))):
+        fail(f"expected a flat Box observation and a Box or Discrete action space, found {obs_space} and {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
     obs_dim = int(obs_space.shape[0])
     act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
 
     # a random policy's return, the zero of the normalized score
-    random_returns, _ = run_episodes(env, lambda o: act_space.sample(), 25, args.seed + 20_000)
-    random_return_mean = float(np.mean(random_returns))
+    random_return_mean = float(np.mean(run_episodes(env, lambda o: act_space.sample(), 25, args.seed + 20_000)[0]))
 
     if args.record_only:
         if not os.path.exists(expert_path):
             fail(f"--record-only needs an expert at {expert_path}, found no such file.")
         ckpt = torch.load(expert_path, map_location="cpu", weights_only=False)
-        config = ckpt["config"]
-        if config["env_id"] != args.env_id:
-            fail(f"{expert_path} is an expert for {config['env_id']}, expected one for {args.env_id}.")
-        q = QNetwork(obs_dim, act_dim, config["hidden_sizes"]) if discrete else None
-        actor = None if discrete else Actor(obs_dim, act_dim, config["hidden_sizes"], act_space.low, act_space.high)
-        (q if discrete else actor).load_state_dict(ckpt["q" if discrete else "actor"])
-        path = args.demos_path or os.path.join(out_dir, f"demos_seed{args.seed}.npz")
+        if ckpt["config"]["env_id"] != args.env_id:
+            fail(f"{expert_path} is an expert for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
+        path = os.path.join(out_dir, f"demos_seed{args.seed}.npz")
         if os.path.exists(path) and not args.overwrite:
-            fail(f"{path} already exists; pass --demos-path elsewhere or --overwrite.")
-        demo_env = make_env(args.env_id, args.seed, args.capture_video, run_name)()
-        returns, data = run_episodes(demo_env, lambda o: expert_act(config, actor, q, o), args.num_demo_episodes, args.seed)
+            fail(f"{path} already exists; pass another --seed or --overwrite.")
+        returns, data = run_episodes(make_env(args.env_id, args.seed, args.capture_video, run_name)(),
+                                     expert_policy(ckpt["config"], ckpt), args.num_demo_episodes, args.seed)
         save_demos(path, args.env_id, data, returns, random_return_mean)
         print(f"recorded {args.num_demo_episodes} episodes to {path}: return {np.mean(returns):.1f} +- {np.std(returns):.1f}")
         sys.exit(0)
 
-    if os.path.exists(expert_path) and not args.overwrite:
-        fail(f"{expert_path} already exists; pass --out-dir elsewhere or --overwrite to replace it.")
+    resume_path = os.path.join(out_dir, "resume.pt")
+    if args.resume and not os.path.exists(resume_path):
+        fail(f"--resume needs a saved run at {resume_path}, found no such file.")
+    if os.path.exists(expert_path) and not (args.overwrite or args.resume):
+        fail(f"{expert_path} already exists; pass --out-dir elsewhere, --overwrite to replace it or --resume.")
     os.makedirs(out_dir, exist_ok=True)
+    resumed = torch.load(resume_path, map_location=device, weights_only=False) if args.resume else None
+    run_name = resumed["run_name"] if resumed else run_name  # a resumed run logs into the same TensorBoard run
     if args.track:
         import wandb
 
@@ -281,16 +272,14 @@ if __name__ == "__main__":
                    config=vars(args), name=run_name, save_code=True)
     writer = SummaryWriter(f"runs/{run_name}")
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-
-    config = dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim,
-                  hidden_sizes=list(args.hidden_sizes), algo="dqn" if discrete else "sac",
-                  action_low=None if discrete else act_space.low.tolist(),
-                  action_high=None if discrete else act_space.high.tolist())
+    low, high = (None, None) if discrete else (act_space.low.tolist(), act_space.high.tolist())
+    config = dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim, action_low=low, action_high=high,
+                  hidden_sizes=list(args.hidden_sizes), algo="dqn" if discrete else "sac")
     if discrete:
         q = QNetwork(obs_dim, act_dim, args.hidden_sizes).to(device)
         q_target = copy.deepcopy(q)
         q_optimizer = torch.optim.Adam(q.parameters(), lr=args.learning_rate)
-        actor = None
+        learners = dict(q=q, q_target=q_target, q_optimizer=q_optimizer)
     else:
         actor = Actor(obs_dim, act_dim, args.hidden_sizes, act_space.low, act_space.high).to(device)
         q1, q2 = (QNetwork(obs_dim + act_dim, 1, args.hidden_sizes).to(device) for _ in range(2))
@@ -300,39 +289,40 @@ if __name__ == "__main__":
         target_entropy = -float(act_dim)
         log_alpha = torch.zeros(1, requires_grad=True, device=device)
         alpha_optimizer = torch.optim.Adam([log_alpha], lr=args.policy_lr)
-        alpha = log_alpha.exp().item() if args.autotune else args.alpha
-
-    def snapshot():
-        if discrete:
-            return {"q": copy.deepcopy(q.state_dict())}
-        return {"actor": copy.deepcopy(actor.state_dict()), "q1": copy.deepcopy(q1.state_dict()),
-                "q2": copy.deepcopy(q2.state_dict())}
-
-    def policy_for(weights):
-        """A deterministic policy (obs -> action) from a snapshot, on CPU, for evaluation and recording."""
-        if discrete:
-            net = QNetwork(obs_dim, act_dim, args.hidden_sizes)
-            net.load_state_dict(weights["q"])
-            return lambda o: expert_act(config, None, net, o)
-        net = Actor(obs_dim, act_dim, args.hidden_sizes, act_space.low, act_space.high)
-        net.load_state_dict(weights["actor"])
-        return lambda o: expert_act(config, net, None, o)
+        learners = dict(actor=actor, q1=q1, q2=q2, q1_target=q1_target, q2_target=q2_target,
+                        q_optimizer=q_optimizer, actor_optimizer=actor_optimizer, alpha_optimizer=alpha_optimizer)
 
     # replay buffer; `dones` holds terminations only: a time-limit truncation still bootstraps from Q(s')
     rb_size = min(args.buffer_size, args.total_timesteps)
-    rb_obs = np.zeros((rb_size, obs_dim), np.float32)
-    rb_next_obs = np.zeros((rb_size, obs_dim), np.float32)
-    rb_act = np.zeros((rb_size,) if discrete else (rb_size, act_dim), np.int64 if discrete else np.float32)
-    rb_rew = np.zeros(rb_size, np.float32)
-    rb_done = np.zeros(rb_size, np.float32)
+    rb = dict(obs=np.zeros((rb_size, obs_dim), np.float32),
+              act=np.zeros((rb_size,) if discrete else (rb_size, act_dim), np.int64 if discrete else np.float32),
+              rew=np.zeros(rb_size, np.float32), next_obs=np.zeros((rb_size, obs_dim), np.float32),
+              done=np.zeros(rb_size, np.float32))
 
     train_frequency = args.train_frequency or (4 if discrete else 1)
     eval_env = make_env(args.env_id, args.seed + 1)()
     best_return, best_weights, best_step = -np.inf, None, 0
     pending_levels = sorted(args.demo_at_returns)
-    start_time = time.time()
-    obs, _ = env.reset(seed=args.seed)
-    for global_step in range(1, args.total_timesteps + 1):
+    start_step, train_seconds = 1, 0.0
+    if resumed is not None:
+        if resumed["config"] != config or len(resumed["rb"]["obs"]) > rb_size:
+            fail(f"{resume_path} was saved by a run with other settings ({resumed['config']}), expected {config} "
+                 f"and at most {rb_size} stored transitions.")
+        for k, m in learners.items():
+            m.load_state_dict(resumed["learners"][k])
+        for k, v in resumed["rb"].items():
+            rb[k][: len(v)] = v
+        if not discrete:
+            log_alpha.data.copy_(resumed["log_alpha"])
+        best_return, best_weights, best_step, pending_levels = resumed["best"]
+        random.setstate(resumed["rng"][0]), np.random.set_state(resumed["rng"][1]), torch.set_rng_state(resumed["rng"][2])
+        start_step, train_seconds = resumed["step"] + 1, resumed["train_seconds"]
+        print(f"resumed {resume_path} at step {resumed['step']} (best evaluation so far {best_return:.1f})", flush=True)
+    if not discrete:
+        alpha = log_alpha.exp().item() if args.autotune else args.alpha
+    start_time = time.time() - train_seconds  # SPS and wall time count training time across resumes
+    obs, _ = env.reset(seed=args.seed + start_step - 1)
+    for global_step in range(start_step, args.total_timesteps + 1):
         # act: epsilon-greedy on Q (DQN) or a sample of the squashed Gaussian (SAC); uniform before learning_starts
         if discrete:
             epsilon = max(args.end_e, args.start_e - (args.start_e - args.end_e) * global_step
@@ -340,7 +330,8 @@ if __name__ == "__main__":
             if global_step < args.learning_starts or random.random() < epsilon:
                 action = act_space.sample()
             else:
-                action = expert_act(config, None, q, obs)
+                with torch.no_grad():
+                    action = int(q(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax())
         elif global_step < args.learning_starts:
             action = act_space.sample()
         else:
@@ -349,21 +340,18 @@ if __name__ == "__main__":
                 action = actor.get_action(o)[0][0].cpu().numpy()
         next_obs, reward, term, trunc, info = env.step(action)
         i = (global_step - 1) % rb_size
-        rb_obs[i], rb_act[i], rb_rew[i], rb_next_obs[i], rb_done[i] = obs, action, reward, next_obs, float(term)
+        for k, v in zip(rb, (obs, action, reward, next_obs, float(term))):
+            rb[k][i] = v
         obs = next_obs
         if term or trunc:
             writer.add_scalar("charts/episodic_return", info["episode"]["r"], global_step)
             writer.add_scalar("charts/episodic_length", info["episode"]["l"], global_step)
             obs, _ = env.reset()
 
-        if global_step >= args.learning_starts:
+        if global_step >= args.learning_starts and global_step % train_frequency == 0:
             idx = np.random.randint(0, min(global_step, rb_size), args.batch_size)
-            b_obs, b_next = torch.as_tensor(rb_obs[idx], device=device), torch.as_tensor(rb_next_obs[idx], device=device)
-            b_act, b_rew = torch.as_tensor(rb_act[idx], device=device), torch.as_tensor(rb_rew[idx], device=device)
-            b_done = torch.as_tensor(rb_done[idx], device=device)
-            if global_step % train_frequency != 0:
-                pass
-            elif discrete:
+            b_obs, b_act, b_rew, b_next, b_done = (torch.as_tensor(v[idx], device=device) for v in rb.values())
+            if discrete:
                 with torch.no_grad():
                     # double DQN: the online net picks a', the target net evaluates it
                     next_a = q(b_next).argmax(-1, keepdim=True)
@@ -386,12 +374,14 @@ if __name__ == "__main__":
                 q_optimizer.zero_grad()
                 q_loss.backward()
                 q_optimizer.step()
-                # actor: minimise E[alpha log pi(a|s) - min_j Q_j(s, a)] with reparameterised a
+                # actor: minimise E[alpha log pi(a|s) - min_j Q_j(s, a)], reparameterised a, Q nets frozen (10% faster)
+                q1.requires_grad_(False), q2.requires_grad_(False)
                 pi_a, logp = actor.get_action(b_obs)
                 actor_loss = (alpha * logp - torch.min(q1(b_obs, pi_a), q2(b_obs, pi_a)).squeeze(1)).mean()
                 actor_optimizer.zero_grad()
                 actor_loss.backward()
                 actor_optimizer.step()
+                q1.requires_grad_(True), q2.requires_grad_(True)
                 if args.autotune:
                     alpha_loss = -(log_alpha.exp() * (logp.detach() + target_entropy)).mean()
                     alpha_optimizer.zero_grad()
@@ -401,7 +391,7 @@ if __name__ == "__main__":
                 with torch.no_grad():
                     for net, tgt in ((q1, q1_target), (q2, q2_target)):
                         for p, tp in zip(net.parameters(), tgt.parameters()):
-                            tp.mul_(1 - args.tau).add_(args.tau * p)
+                            tp.lerp_(p, args.tau)  # tp <- (1 - tau) tp + tau p
             if global_step % 1000 == 0 and global_step > args.learning_starts:
                 writer.add_scalar("losses/q_loss", q_loss.item(), global_step)
                 writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
@@ -412,8 +402,9 @@ if __name__ == "__main__":
                     writer.add_scalar("losses/alpha", alpha, global_step)
 
         if global_step % args.eval_every == 0 or global_step == args.total_timesteps:
-            weights = snapshot()
-            eval_returns, _ = run_episodes(eval_env, policy_for(weights), args.eval_episodes, args.seed + 10_000 + global_step)
+            weights = {k: copy.deepcopy(learners[k].state_dict()) for k in (("q",) if discrete else ("actor", "q1", "q2"))}
+            eval_returns, _ = run_episodes(eval_env, expert_policy(config, weights), args.eval_episodes,
+                                           args.seed + 10_000 + global_step)
             mean_ret = float(np.mean(eval_returns))
             writer.add_scalar("eval/episodic_return", mean_ret, global_step)
             print(f"step={global_step} eval_return={mean_ret:.1f} +- {np.std(eval_returns):.1f} "
@@ -424,16 +415,25 @@ if __name__ == "__main__":
                     torch.save({"config": config, **best_weights}, expert_path)
             while pending_levels and mean_ret >= pending_levels[0]:
                 level = pending_levels.pop(0)
-                rets, data = run_episodes(eval_env, policy_for(weights), args.num_demo_episodes, args.seed)
+                rets, data = run_episodes(eval_env, expert_policy(config, weights), args.num_demo_episodes, args.seed)
                 save_demos(os.path.join(out_dir, f"demos_at_{level:g}.npz"), args.env_id, data, rets, random_return_mean)
                 print(f"saved demos_at_{level:g}.npz from step {global_step}: return {np.mean(rets):.1f}", flush=True)
             if args.stop_at_return is not None and mean_ret >= args.stop_at_return:
                 break
+        if global_step % args.eval_every == 0 and global_step < args.total_timesteps:  # for --resume
+            torch.save(dict(run_name=run_name, config=config, step=global_step, train_seconds=time.time() - start_time,
+                            learners={k: m.state_dict() for k, m in learners.items()},
+                            log_alpha=None if discrete else log_alpha, rb={k: v[:global_step] for k, v in rb.items()},
+                            rng=(random.getstate(), np.random.get_state(), torch.get_rng_state()),
+                            best=(best_return, best_weights, best_step, pending_levels)), resume_path + ".tmp")
+            os.replace(resume_path + ".tmp", resume_path)  # atomic: a kill while saving keeps the previous one
     train_seconds = time.time() - start_time
+    if os.path.exists(resume_path):
+        os.remove(resume_path)
 
     # record the demonstrations from the best deterministic expert; their mean is the expert's return
     demo_env = make_env(args.env_id, args.seed, args.capture_video, run_name)()
-    returns, data = run_episodes(demo_env, policy_for(best_weights), args.num_demo_episodes, args.seed)
+    returns, data = run_episodes(demo_env, expert_policy(config, best_weights), args.num_demo_episodes, args.seed)
     demos_file = os.path.join(out_dir, "demos.npz")
     save_demos(demos_file, args.env_id, data, returns, random_return_mean)
     expert_mean, expert_std = float(np.mean(returns)), float(np.std(returns))
@@ -446,5 +446,5 @@ if __name__ == "__main__":
         json.dump(summary, f, indent=2)
     print(f"expert {args.env_id}: return {expert_mean:.1f} +- {expert_std:.1f} over {args.num_demo_episodes} episodes "
           f"(random {random_return_mean:.1f}), best eval at step {best_step}, {global_step} steps in "
-          f"{train_seconds:.0f}s -> {expert_path}, {demos_file}")
+          f"{train_seconds:.0f}s -> {out_dir}")
     writer.close()

@@ -2,6 +2,9 @@
 import glob
 import json
 import os
+import subprocess
+import sys
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -9,7 +12,7 @@ import pytest
 import torch
 
 import expert
-from conftest import ROOT
+from conftest import ROOT, run_script
 
 DEMO_KEYS = ("observations", "actions", "rewards", "next_observations", "terminations", "truncations", "env_id",
              "expert_return_mean", "expert_return_std", "random_return_mean", "episode_returns")
@@ -62,6 +65,16 @@ def rebuild(path, env_id):
     return c, actor, None
 
 
+def deterministic(c, actor, q):
+    """The expert's deterministic action: argmax Q (Discrete) or the tanh-squashed mean (Box)."""
+    def act(obs):
+        with torch.no_grad():
+            x = torch.as_tensor(obs, dtype=torch.float32).unsqueeze(0)
+            return int(q(x).argmax(-1)) if c["discrete"] else actor.deterministic(x)[0].numpy()
+
+    return act
+
+
 @pytest.mark.parametrize("env_id,steps", [("CartPole-v1", 1500), ("Pendulum-v1", 400)])
 def test_smoke_train_and_record(run, tmp_path, env_id, steps):
     out = tmp_path / "exp"
@@ -73,7 +86,7 @@ def test_smoke_train_and_record(run, tmp_path, env_id, steps):
     check_demos(out / "demos_at_-1e+09.npz", env_id, 3)
     c, actor, q = rebuild(out / "expert.pt", env_id)
     env = gym.make(env_id)
-    returns, _ = expert.run_episodes(env, lambda o: expert.expert_act(c, actor, q, o), 3, 1)
+    returns, _ = expert.run_episodes(env, deterministic(c, actor, q), 3, 1)
     d = np.load(out / "demos.npz")
     np.testing.assert_allclose(returns, d["episode_returns"], rtol=1e-4)  # same seeds, same deterministic expert
     summary = json.load(open(glob.glob(str(tmp_path / "runs" / "*" / "summary.json"))[0]))
@@ -94,6 +107,36 @@ def test_smoke_train_and_record(run, tmp_path, env_id, steps):
     assert r.returncode != 0 and "Traceback" not in r.stderr and f"expected one for {other}" in r.stderr
 
 
+def test_interrupted_run_resumes(tmp_path):
+    """A run killed after its first evaluation continues from resume.pt with --resume and finishes normally."""
+    out = tmp_path / "exp"
+    flags = ["--env-id", "CartPole-v1", "--total-timesteps", 6000, "--learning-starts", 500, "--eval-every", 1000,
+             "--eval-episodes", 1, "--num-demo-episodes", 2, "--out-dir", out]
+    cmd = [sys.executable, os.path.join(ROOT, "expert.py"), *map(str, flags)]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (out / "resume.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    assert (out / "resume.pt").exists(), "the first evaluation should have written resume.pt"
+    r = run_script("expert.py", *flags, cwd=tmp_path)  # without --resume an existing expert is not replaced
+    assert r.returncode != 0 and "--resume" in r.stderr and "Traceback" not in r.stderr
+    r = run_script("expert.py", *flags, "--resume", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed" in r.stdout and not (out / "resume.pt").exists()
+    check_demos(out / "demos.npz", "CartPole-v1", 2)
+    summaries = glob.glob(str(tmp_path / "runs" / "*" / "summary.json"))
+    assert len(glob.glob(str(tmp_path / "runs" / "*"))) == 1, "a resumed run logs into the run it continues"
+    assert json.load(open(summaries[0]))["env_steps"] == 6000
+
+
+def test_resume_without_a_saved_run_is_one_sentence(run, tmp_path):
+    r = run("expert.py", "--env-id", "CartPole-v1", "--out-dir", tmp_path / "none", "--resume")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "resume.pt" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
 def test_wrong_env_id_is_one_sentence(run):
     r = run("expert.py", "--env-id", "NoSuchEnv-v0")
     assert r.returncode != 0 and "Traceback" not in r.stderr
@@ -108,6 +151,6 @@ def test_shipped_expert_and_demos(env_id):
     assert d["random_return_mean"] < d["expert_return_mean"]
     # the shipped expert.pt reproduces its demonstrations (same reset seeds)
     c, actor, q = rebuild(os.path.join(path, "expert.pt"), env_id)
-    returns, _ = expert.run_episodes(gym.make(env_id), lambda o: expert.expert_act(c, actor, q, o), 2,
+    returns, _ = expert.run_episodes(gym.make(env_id), deterministic(c, actor, q), 2,
                                     RECORD_SEEDS[env_id])
     np.testing.assert_allclose(returns, d["episode_returns"][:2], rtol=1e-3, atol=1e-2)
