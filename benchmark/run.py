@@ -41,6 +41,11 @@ ENV_FLAGS = {
        for a in ("asaf", "asaf_w", "asaf_1")},
     **{(a, "LunarLander-v3"): ["--total-timesteps", "300000", "--eval-every", "25000"] for a in ("asaf", "asaf_w", "asaf_1")},
 }
+# MuJoCo (issue 8): 1M env steps for the learners that interact, and (256, 256) networks like BC's default
+MUJOCO = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"]
+for env in MUJOCO:
+    for a in ("gail_ppo", "asaf", "asaf_w", "asaf_1"):
+        ENV_FLAGS[a, env] = ["--total-timesteps", "1000000", "--eval-every", "50000", "--hidden-sizes", "256", "256"]
 # ASAF-w (w = 32) does better with a lower log-std floor than ASAF-1's default -2 (Pendulum: 0.98 vs 0.82; docs/asaf.md)
 for env in ("Pendulum-v1", "LunarLanderContinuous-v3"):
     ENV_FLAGS["asaf_w", env] = ENV_FLAGS["asaf_w", env] + ["--log-std-min", "-5"]
