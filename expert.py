@@ -428,8 +428,6 @@ if __name__ == "__main__":
                             best=(best_return, best_weights, best_step, pending_levels)), resume_path + ".tmp")
             os.replace(resume_path + ".tmp", resume_path)  # atomic: a kill while saving keeps the previous one
     train_seconds = time.time() - start_time
-    if os.path.exists(resume_path):
-        os.remove(resume_path)
 
     # record the demonstrations from the best deterministic expert; their mean is the expert's return
     demo_env = make_env(args.env_id, args.seed, args.capture_video, run_name)()
@@ -448,3 +446,5 @@ if __name__ == "__main__":
           f"(random {random_return_mean:.1f}), best eval at step {best_step}, {global_step} steps in "
           f"{train_seconds:.0f}s -> {out_dir}")
     writer.close()
+    if os.path.exists(resume_path):  # only now: a run killed while recording can still --resume
+        os.remove(resume_path)
