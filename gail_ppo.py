@@ -1,15 +1,13 @@
 """GAIL with a PPO generator: Generative Adversarial Imitation Learning (Ho & Ermon 2016, arXiv:1606.03476).
 
 A discriminator D(s, a) learns to tell the expert's (s, a) pairs from the learner's (Algorithm 1, line 4); the policy
-is trained by reinforcement learning on a reward from D (line 5), so that it visits the expert's state-action
-distribution. The paper takes TRPO steps; here they are PPO steps (Schulman et al. 2017, arXiv:1707.06347) with GAE,
-vectorized envs, a value loss and an entropy bonus, laid out like CleanRL's ppo.py and ppo_continuous_action.py.
+is trained by reinforcement learning on a reward from D (line 5) so that it visits the expert's state-action
+distribution. PPO steps (Schulman et al. 2017, arXiv:1707.06347) replace the paper's TRPO steps, as in CleanRL's ppo.py.
 
-Two things a reader should not miss:
-- The environment's reward is never used for learning; it is only logged (`charts/episodic_return`).
-- GAIL lives or dies by a few choices, each a flag below: the reward form (its sign decides whether the learner is
-  paid to survive or to end episodes), a gradient penalty on D, D updates per PPO iteration, observation statistics
-  shared by the policy and D (expert states too), and bootstrapping at time-limit truncations, not at terminations.
+The environment's reward is never used for learning; it is only logged (`charts/episodic_return`). GAIL lives or dies
+by a few choices, each a flag below: the reward form (its sign pays the learner to survive or to end episodes), the
+gradient penalty on D and D steps per PPO iteration (how sharp D's reward is), observation statistics shared by the
+policy and D, bootstrapping at time-limit truncations only, and an optional warm start by behavioural cloning.
 """
 import json
 import os
@@ -112,6 +110,10 @@ class Args:
     """if toggled, policy, value and D share running obs statistics (from expert + learner states; expert states too)"""
     bootstrap_truncation: bool = True
     """if toggled, a time-limit truncation bootstraps from V(final obs), a termination does not (off: both are death)"""
+    bc_init_steps: int = 0
+    """warm start: this many behavioural-cloning steps (batch 256) on the demos before GAIL; 0 = start from scratch"""
+    critic_warmup: int = 0
+    """PPO iterations at the start that fit only the value network (the policy is frozen), e.g. after --bc-init-steps"""
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
@@ -146,15 +148,13 @@ class Agent(nn.Module):
         self.discrete = discrete
         self.critic = mlp(obs_dim, 1, hidden_sizes, out_std=1.0)
         self.actor = mlp(obs_dim, act_dim, hidden_sizes, out_std=0.01)
-        # CleanRL's actor_logstd: one learned log-std per action dim (init 0). A network-output log-std collapses on
-        # the states D already rewards and stops exploring elsewhere (Pendulum then never learns some swing-ups).
+        # CleanRL's actor_logstd (init 0); a state-dependent one collapsed where D already pays and stopped exploring
         self.actor_logstd = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def dist(self, x):
         out = self.actor(x)
-        if self.discrete:
-            return torch.distributions.Categorical(logits=out)
-        return torch.distributions.Normal(out, self.actor_logstd.clamp(-5.0, 2.0).expand_as(out).exp())
+        return torch.distributions.Categorical(logits=out) if self.discrete else \
+            torch.distributions.Normal(out, self.actor_logstd.clamp(-5.0, 2.0).expand_as(out).exp())
 
     def get_action_and_value(self, x, action=None):
         d = self.dist(x)
@@ -203,12 +203,10 @@ def gail_reward(logits, reward_type):
 def disc_loss_fn(disc, expert_x, learner_x, gp_coef):
     """Algorithm 1, line 4 (eq. 17) as BCE with expert = 1, learner = 0, plus the gradient penalty on interpolates."""
     e_logits, l_logits = disc(expert_x).squeeze(-1), disc(learner_x).squeeze(-1)
-    bce = F.binary_cross_entropy_with_logits(e_logits, torch.ones_like(e_logits)) + \
-        F.binary_cross_entropy_with_logits(l_logits, torch.zeros_like(l_logits))
+    bce = -F.logsigmoid(e_logits).mean() - F.logsigmoid(-l_logits).mean()  # -E_expert[log D] - E_learner[log(1 - D)]
     gp = torch.zeros(())
     if gp_coef > 0:
-        eps = torch.rand(expert_x.shape[0], 1)
-        mix = (eps * expert_x + (1 - eps) * learner_x).requires_grad_(True)
+        mix = torch.lerp(learner_x, expert_x, torch.rand(expert_x.shape[0], 1)).requires_grad_(True)  # random mixes
         grad = torch.autograd.grad(disc(mix).sum(), mix, create_graph=True)[0]
         gp = gp_coef * ((grad.norm(dim=-1) - 1) ** 2).mean()
     return bce + gp, bce, gp, (e_logits > 0).float().mean(), (l_logits < 0).float().mean()
@@ -237,10 +235,9 @@ def load_demos(path, env_id, obs_space, act_space, num_demos):
         fail(f"expected {path} to be a demonstrations .npz file, found an unreadable file.")
     if missing:
         fail(f"expected the keys {', '.join(keys)} in {path}, found {', '.join(missing)} missing.")
-    d = {k: data[k] for k in keys}
-    if str(d["env_id"]) != env_id:
-        fail(f"{path} holds demonstrations for {d['env_id']}, expected {env_id}.")
-    obs, act = d["observations"], d["actions"]
+    if str(data["env_id"]) != env_id:
+        fail(f"{path} holds demonstrations for {data['env_id']}, expected {env_id}.")
+    obs, act = data["observations"], data["actions"]
     if obs.shape[1:] != obs_space.shape:
         fail(f"expected observations of shape {obs_space.shape} for {env_id}, found {obs.shape[1:]} in {path}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
@@ -251,13 +248,13 @@ def load_demos(path, env_id, obs_space, act_space, num_demos):
         fail(f"expected actions in [0, {act_space.n}) for {env_id}, found actions in [{act.min()}, {act.max()}] in {path}.")
     if not discrete and act.shape[1:] != act_space.shape:
         fail(f"expected actions of size {act_space.shape} for {env_id}, found {act.shape[1:]} in {path}.")
-    ends = np.flatnonzero(d["terminations"] | d["truncations"])
+    ends = np.flatnonzero(data["terminations"] | data["truncations"])
     if len(ends) == 0 or ends[-1] != len(obs) - 1:
         fail(f"expected the last episode of {path} to end with a termination or truncation, found a cut-off episode.")
     if len(ends) < num_demos:
         fail(f"expected at least --num-demos {num_demos} episodes in {path}, found {len(ends)}.")
     n = ends[num_demos - 1] + 1
-    return obs[:n], act[:n], float(d["expert_return_mean"]), float(d["random_return_mean"])
+    return obs[:n], act[:n], float(data["expert_return_mean"]), float(data["random_return_mean"])
 
 
 def evaluate(agent, env, obs_rms, norm_obs, n, seed, low=None, high=None):
@@ -297,8 +294,8 @@ if __name__ == "__main__":
     envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
                                     autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    flat_box_obs = isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1
-    if not flat_box_obs or not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
+    if not (isinstance(obs_space, gym.spaces.Box) and len(obs_space.shape) == 1) or \
+            not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
         fail(f"expected a flat Box observation space and a Box or Discrete action space, "
              f"found {obs_space} and {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
@@ -334,31 +331,36 @@ if __name__ == "__main__":
         logprobs, values, ends, boot = (torch.zeros((args.num_steps, args.num_envs)) for _ in range(4))
         eval_env, next_eval = make_env(args.env_id, args.seed + 100)(), args.eval_every
         next_obs, _ = envs.reset(seed=args.seed)
+        # Optional warm start (like OpenAI Baselines' GAIL --pretrained): maximum likelihood of the expert's actions
+        e_obs_n, e_act_t = normalize(e_obs, obs_rms.mean, obs_rms.var, args.norm_obs), torch.as_tensor(e_act)
+        for _ in range(args.bc_init_steps):
+            i = torch.randint(0, len(e_obs_n), (256,))
+            optimizer.zero_grad()  # Box: the mean fits the actions, the state-independent std their residual
+            (-agent.get_action_and_value(e_obs_n[i], e_act_t[i])[1].mean()).backward()
+            optimizer.step()
         for iteration in range(1, num_iterations + 1):
             if args.anneal_lr:
                 optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / num_iterations) * args.learning_rate
             m, v = obs_rms.mean, obs_rms.var  # frozen for this iteration: rollout and update see the same inputs
 
             # Algorithm 1, line 3: sample trajectories with the current policy
-            for step in range(args.num_steps):
-                global_step += args.num_envs
-                obs[step] = torch.as_tensor(next_obs)
-                with torch.no_grad():
+            with torch.no_grad():
+                for step in range(args.num_steps):
+                    global_step += args.num_envs
+                    obs[step] = torch.as_tensor(next_obs)
                     action, logp, _, value = agent.get_action_and_value(normalize(next_obs, m, v, args.norm_obs))
-                actions[step], logprobs[step], values[step] = action, logp, value
-                env_action = action.numpy() if discrete else np.clip(action.numpy(), low, high)
-                next_obs, _, term, trunc, info = envs.step(env_action)
-                ends[step] = torch.as_tensor(term | trunc, dtype=torch.float32)
-                boot[step] = 0.0
-                if "final_obs" in info:  # SAME_STEP autoreset: next_obs is already the reset obs
-                    for i in np.flatnonzero(info["_final_obs"] & trunc & ~term & args.bootstrap_truncation):
-                        with torch.no_grad():  # r_t + gamma V(s_T): only the clock stopped, the episode would go on
+                    actions[step], logprobs[step], values[step] = action, logp, value
+                    a = action.numpy() if discrete else np.clip(action.numpy(), low, high)  # clipped only to step the env
+                    next_obs, _, term, trunc, info = envs.step(a)
+                    ends[step], boot[step] = torch.as_tensor(term | trunc, dtype=torch.float32), 0.0
+                    if "final_obs" in info:  # SAME_STEP autoreset: next_obs is already the reset obs
+                        for i in np.flatnonzero(info["_final_obs"] & trunc & ~term & args.bootstrap_truncation):
                             final = normalize(info["final_obs"][i][None], m, v, args.norm_obs)
-                            boot[step, i] = args.gamma * agent.critic(final)[0, 0]
-                    ep = info["final_info"]["episode"]
-                    for i in np.flatnonzero(info["final_info"]["_episode"]):
-                        writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
-                        writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+                            boot[step, i] = args.gamma * agent.critic(final)[0, 0]  # truncated: r_t + gamma V(s_T)
+                        ep = info["final_info"]["episode"]
+                        for i in np.flatnonzero(info["final_info"]["_episode"]):
+                            writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
+                            writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
 
             b_obs_n = normalize(obs.reshape(-1, obs_dim), m, v, args.norm_obs)
             b_actions = actions.reshape((-1,) + actions.shape[2:])
@@ -366,8 +368,7 @@ if __name__ == "__main__":
             e_x = torch.cat([normalize(e_obs, m, v, args.norm_obs), encode_action(e_act, discrete, act_dim, low, high)], -1)
             # Algorithm 1, line 4: discriminator steps on expert vs learner pairs
             for _ in range(args.disc_updates):
-                li = torch.randint(0, batch_size, (args.disc_batch_size,))
-                ei = torch.randint(0, e_x.shape[0], (args.disc_batch_size,))
+                li, ei = (torch.randint(0, n, (args.disc_batch_size,)) for n in (batch_size, e_x.shape[0]))
                 d_loss, bce, gp, e_acc, l_acc = disc_loss_fn(disc, e_x[ei], l_x[li], args.gp_coef)
                 disc_optimizer.zero_grad()
                 d_loss.backward()
@@ -393,28 +394,28 @@ if __name__ == "__main__":
                         mb_adv = (mb_adv - mb_adv.mean()) / (mb_adv.std() + 1e-8)
                     # clipped surrogate objective (PPO eq. 7)
                     pg_loss = torch.max(-mb_adv * ratio, -mb_adv * ratio.clamp(1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                    if args.clip_vloss:
+                    v_loss = (newvalue - b_returns[mb]) ** 2
+                    if args.clip_vloss:  # the value moves at most clip_coef from its rollout estimate
                         v_clipped = b_values[mb] + (newvalue - b_values[mb]).clamp(-args.clip_coef, args.clip_coef)
-                        v_loss = 0.5 * torch.max((newvalue - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2).mean()
-                    else:
-                        v_loss = 0.5 * ((newvalue - b_returns[mb]) ** 2).mean()
-                    loss = pg_loss - args.ent_coef * entropy.mean() + args.vf_coef * v_loss
+                        v_loss = torch.max(v_loss, (v_clipped - b_returns[mb]) ** 2)
+                    v_loss = 0.5 * v_loss.mean()
+                    loss = (pg_loss - args.ent_coef * entropy.mean()) * (iteration > args.critic_warmup) + args.vf_coef * v_loss
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
                     optimizer.step()
-            if args.norm_obs:
+            if args.norm_obs and not args.bc_init_steps:  # a cloned policy keeps the statistics it was fitted on
                 obs_rms.update(obs.reshape(-1, obs_dim).double().numpy())
 
             explained_var = float(1 - (b_returns - b_values).var() / b_returns.var().clamp_min(1e-8))
             sps = int(global_step / (time.time() - start_time))
-            for k, val in (("losses/disc_loss", bce.item()), ("losses/disc_grad_penalty", gp.item()),
+            for k, val in (("losses/disc_loss", bce.item()), ("losses/disc_grad_penalty", gp.item()), ("charts/SPS", sps),
                            ("charts/disc_expert_acc", e_acc.item()), ("charts/disc_learner_acc", l_acc.item()),
                            ("charts/gail_reward_mean", gail_r.mean().item()), ("losses/value_loss", v_loss.item()),
                            ("losses/policy_loss", pg_loss.item()), ("losses/entropy", entropy.mean().item()),
                            ("losses/approx_kl", approx_kl.item()), ("losses/clipfrac", np.mean(clipfracs)),
                            ("losses/explained_variance", explained_var),
-                           ("charts/learning_rate", optimizer.param_groups[0]["lr"]), ("charts/SPS", sps)):
+                           ("charts/learning_rate", optimizer.param_groups[0]["lr"])):
                 writer.add_scalar(k, val, global_step)
             if global_step >= next_eval and iteration < num_iterations:
                 next_eval += args.eval_every
@@ -434,14 +435,14 @@ if __name__ == "__main__":
     writer.add_scalar("eval/episodic_return", ret_mean, global_step)
     writer.add_scalar("eval/normalized_score", score, global_step)
     if args.save_model and not args.load_model:
-        path = f"runs/{run_name}/gail_ppo.pt"
         torch.save({"config": dict(env_id=args.env_id, discrete=discrete, hidden_sizes=list(args.hidden_sizes)),
-                    "agent": agent.state_dict(), "obs_mean": obs_rms.mean, "obs_var": obs_rms.var}, path)
-        print(f"saved the policy to {path}")
+                    "agent": agent.state_dict(), "obs_mean": obs_rms.mean, "obs_var": obs_rms.var},
+                   f"runs/{run_name}/gail_ppo.pt")
+        print(f"saved the policy to runs/{run_name}/gail_ppo.pt")
     summary = dict(env_id=args.env_id, algo="gail_ppo", seed=args.seed, eval_return_mean=ret_mean, eval_return_std=ret_std,
                    normalized_score=score, expert_return_mean=expert_mean, random_return_mean=random_mean,
-                   env_steps=global_step, wall_seconds=train_seconds,
-                   sps=global_step / train_seconds if global_step else 0.0, args=asdict(args))
+                   env_steps=global_step, wall_seconds=train_seconds, sps=global_step / train_seconds if global_step else 0.0,
+                   args=asdict(args))
     with open(f"runs/{run_name}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
     print(f"gail_ppo {args.env_id} seed={args.seed}: eval return {ret_mean:.1f} +- {ret_std:.1f}, normalized score "
