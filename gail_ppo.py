@@ -113,7 +113,7 @@ class Args:
     bc_init_steps: int = 0
     """warm start: this many behavioural-cloning steps (batch 256) on the demos before GAIL; 0 = start from scratch"""
     critic_warmup: int = 0
-    """PPO iterations at the start that fit only the value network (the policy is frozen), e.g. after --bc-init-steps"""
+    """PPO iterations at the start that fit only the value network (policy loss off), e.g. after --bc-init-steps"""
 
 
 def make_env(env_id, seed, capture_video=False, run_name=""):
