@@ -435,10 +435,10 @@ if __name__ == "__main__":
     writer.add_scalar("eval/episodic_return", ret_mean, global_step)
     writer.add_scalar("eval/normalized_score", score, global_step)
     if args.save_model and not args.load_model:
+        path = f"runs/{run_name}/gail_ppo.pt"
         torch.save({"config": dict(env_id=args.env_id, discrete=discrete, hidden_sizes=list(args.hidden_sizes)),
-                    "agent": agent.state_dict(), "obs_mean": obs_rms.mean, "obs_var": obs_rms.var},
-                   f"runs/{run_name}/gail_ppo.pt")
-        print(f"saved the policy to runs/{run_name}/gail_ppo.pt")
+                    "agent": agent.state_dict(), "obs_mean": obs_rms.mean, "obs_var": obs_rms.var}, path)
+        print(f"saved the policy to {path}")
     summary = dict(env_id=args.env_id, algo="gail_ppo", seed=args.seed, eval_return_mean=ret_mean, eval_return_std=ret_std,
                    normalized_score=score, expert_return_mean=expert_mean, random_return_mean=random_mean,
                    env_steps=global_step, wall_seconds=train_seconds, sps=global_step / train_seconds if global_step else 0.0,
