@@ -59,10 +59,11 @@ for env in MUJOCO:
 for env in MUJOCO:
     ENV_FLAGS["gail_ppo", env] += ["--bc-init-steps", "10000", "--critic-warmup", "10", "--gp-coef", "1",
                                    "--disc-updates", "10"]
-# LunarLander-v3: 50 evaluation episodes instead of 10. A lander either lands (~270) or crashes (~-100), so 10 episodes
+# The landers: 50 evaluation episodes instead of 10. A lander either lands (~270) or crashes (~-100), so 10 episodes
 # are too few: one ASAF-w policy read 0.63 on one set of 10 start states and 0.98 on another (docs/results.md)
 for a in ALGOS:
-    ENV_FLAGS[a, "LunarLander-v3"] = ENV_FLAGS.get((a, "LunarLander-v3"), []) + ["--eval-episodes", "50"]
+    for env in ("LunarLander-v3", "LunarLanderContinuous-v3"):
+        ENV_FLAGS[a, env] = ENV_FLAGS.get((a, env), []) + ["--eval-episodes", "50"]
 # ASAF-w (w = 32) does better with a lower log-std floor than ASAF-1's default -2 (Pendulum: 0.98 vs 0.82; docs/asaf.md)
 for env in ("Pendulum-v1", "LunarLanderContinuous-v3"):
     ENV_FLAGS["asaf_w", env] = ENV_FLAGS["asaf_w", env] + ["--log-std-min", "-5"]
@@ -123,7 +124,7 @@ def report(runs_dir, docs_dir):
 
     groups = summaries(runs_dir)
     lines = ["# Results", "", "Built by `python benchmark/run.py` from the summaries in `benchmark/runs/`: final "
-             "deterministic evaluation (10 episodes; 50 on LunarLander-v3, whose episodes either land or crash), mean "
+             "deterministic evaluation (10 episodes; 50 on the landers, whose episodes either land or crash), mean "
              "+- std over seeds. Normalized score = (R - R_random) / (R_expert - R_random). Machine: 2-core CPU, torch 1 "
              "thread, runs in parallel workers, often beside other training "
              "jobs (wall time is per run and an upper bound: about 3-4x an idle machine for the ASAF rows).", "",
