@@ -54,13 +54,13 @@ MUJOCO = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"]
 for env in MUJOCO:
     for a in ("gail_ppo", "asaf", "asaf_w", "asaf_1"):
         ENV_FLAGS[a, env] = ["--total-timesteps", "1000000", "--eval-every", "50000", "--hidden-sizes", "256", "256"]
-# GAIL on MuJoCo: the same warm start and sharper D, with the default positive reward (these experts never end an
-# episode early); from scratch, Walker2d-v5 reached 0.66 and HalfCheetah-v5 0.90 (docs/gail_ppo.md)
+# GAIL on MuJoCo: the same warm start and sharper D, with the default positive reward (its survival bonus suits
+# experts that stay up until the time limit); from scratch: Walker2d 0.66, HalfCheetah 0.90 (docs/gail_ppo.md)
 for env in MUJOCO:
     ENV_FLAGS["gail_ppo", env] += ["--bc-init-steps", "10000", "--critic-warmup", "10", "--gp-coef", "1",
                                    "--disc-updates", "10"]
 # The landers: 50 evaluation episodes instead of 10. A lander either lands (~270) or crashes (~-100), so 10 episodes
-# are too few: one ASAF-w policy read 0.63 on one set of 10 start states and 0.98 on another (docs/results.md)
+# are too few: one ASAF-w policy read 0.63 on one set of 10 start states and 0.98 on another (docs/asaf.md)
 for a in ALGOS:
     for env in ("LunarLander-v3", "LunarLanderContinuous-v3"):
         ENV_FLAGS[a, env] = ENV_FLAGS.get((a, env), []) + ["--eval-episodes", "50"]
@@ -125,9 +125,9 @@ def report(runs_dir, docs_dir):
     groups = summaries(runs_dir)
     lines = ["# Results", "", "Built by `python benchmark/run.py` from the summaries in `benchmark/runs/`: final "
              "deterministic evaluation (10 episodes; 50 on the landers, whose episodes either land or crash), mean "
-             "+- std over seeds. Normalized score = (R - R_random) / (R_expert - R_random). Machine: 2-core CPU, torch 1 "
-             "thread, runs in parallel workers, often beside other training "
-             "jobs (wall time is per run and an upper bound: about 3-4x an idle machine for the ASAF rows).", "",
+             "+- std over seeds. Normalized score = (R - R_random) / (R_expert - R_random). Machine: 2-core CPU, "
+             "torch 1 thread, runs in parallel workers, often beside other training jobs (wall time is per run and an "
+             "upper bound: about 3-4x an idle machine for the ASAF rows).", "",
              "| env | algo | expert | return | normalized | seeds | env steps | wall s | SPS |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (env, algo), ss in sorted(groups.items()):
