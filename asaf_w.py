@@ -265,6 +265,10 @@ if __name__ == "__main__":
     act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
     demos_path = args.demos or os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
+    longest = int(np.diff(np.flatnonzero(demos["ends"]), prepend=-1).max())  # windows are cut at episode/batch ends
+    if args.window > min(longest, args.num_steps):
+        fail(f"expected --window <= {min(longest, args.num_steps)} (the longest demo episode has {longest} transitions, "
+             f"--num-steps is {args.num_steps}), found --window {args.window}.")
     normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
 
     policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)

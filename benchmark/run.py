@@ -55,7 +55,7 @@ for env in MUJOCO:
     for a in ("gail_ppo", "asaf", "asaf_w", "asaf_1"):
         ENV_FLAGS[a, env] = ["--total-timesteps", "1000000", "--eval-every", "50000", "--hidden-sizes", "256", "256"]
 # GAIL on MuJoCo: the same warm start and sharper D, with the default positive reward (its survival bonus suits
-# experts that stay up until the time limit) and PPO's lr at 1e-4, which keeps the clone from drifting; from scratch:
+# experts that stay up until the time limit) and PPO's lr at 1e-4 (it held the clone on Walker2d); from scratch:
 # Walker2d 0.66, HalfCheetah 0.90; warm with lr 3e-4: Walker2d 0.82 (docs/gail_ppo.md)
 for env in MUJOCO:
     ENV_FLAGS["gail_ppo", env] += ["--bc-init-steps", "10000", "--critic-warmup", "10", "--gp-coef", "1",

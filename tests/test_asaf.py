@@ -142,7 +142,8 @@ def test_loader_rejects_missing_file_too_few_episodes_and_wrong_env(run, tmp_pat
     path = write_demos(tmp_path / "d.npz", "CartPole-v1")
     for args, message in (((("--demos", tmp_path / "none.npz")), "found no such file"),
                           (("--demos", path, "--num-demos", "10"), "found 3"),
-                          (("--env-id", "NoSuchEnv-v0"), "not a registered gymnasium environment")):
+                          (("--env-id", "NoSuchEnv-v0"), "not a registered gymnasium environment"),
+                          (("--demos", path, "--num-demos", "3", "--window", "5000"), "found --window 5000")):
         r = run("asaf_w.py", *(("--env-id", "CartPole-v1") if "--env-id" not in args else ()), *args, timeout=120)
         assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
 
