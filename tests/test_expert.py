@@ -19,10 +19,10 @@ DEMO_KEYS = ("observations", "actions", "rewards", "next_observations", "termina
 # deterministic expert, mean over the 25 shipped episodes (issue 2)
 TARGETS = {"CartPole-v1": 500.0, "LunarLander-v3": 250.0, "Pendulum-v1": -170.0, "LunarLanderContinuous-v3": 250.0,
            "HalfCheetah-v5": 5000.0, "Hopper-v5": 3000.0,
-           "Walker2d-v5": 3500.0}
+           "Walker2d-v5": 3500.0, "Ant-v5": 3000.0}
 # --seed of the expert.py run that recorded them: episode i was reset with seed + i (experts/README.md)
 RECORD_SEEDS = {"CartPole-v1": 1, "LunarLander-v3": 2, "Pendulum-v1": 1, "LunarLanderContinuous-v3": 1, "HalfCheetah-v5": 1,
-                "Hopper-v5": 1, "Walker2d-v5": 1}
+                "Hopper-v5": 1, "Walker2d-v5": 1, "Ant-v5": 1}
 
 
 def check_demos(path, env_id, n_episodes):
