@@ -136,9 +136,9 @@ def report(runs_dir, docs_dir):
              "+- std over seeds. Normalized score = (R - R_random) / (R_expert - R_random). Machine: 2-core CPU, "
              "torch 1 thread, runs in parallel workers, often beside other training jobs (wall time is per run and an "
              "upper bound: about 3-4x an idle machine for the ASAF rows). The final evaluation of seed S starts its "
-             "episode i from env seed S + c + i (c a constant of each script), so the seeds of a cell share most of their start states: a fixed "
-             "test set, not independent samples (ASAF-1 on LunarLander-v3 reads 0.973 here and 0.932 on 200 other start "
-             "states per seed; docs/asaf.md).", "",
+             "episode i from env seed S + c + i (c a constant of each script), so the seeds of a cell share most of "
+             "their start states: a fixed test set, not independent samples (ASAF-1 on LunarLander-v3 reads 0.973 "
+             "here and 0.932 on 200 other start states per seed; docs/asaf.md).", "",
              "| env | algo | expert | return | normalized | seeds | env steps | wall s | SPS |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for (env, algo), ss in sorted(groups.items()):
