@@ -363,7 +363,8 @@ if __name__ == "__main__":
     global_step = n_states = 0
 
     if args.load_model:
-        state = torch.load(args.load_model, map_location=device, weights_only=False)
+        state = torch.load(args.load_model, map_location=device, weights_only=False) if os.path.isfile(args.load_model) \
+            else fail(f"expected --load-model to be a file saved by aggrevated.py --save-model, found none at {args.load_model}.")
         if state.get("env_id") != args.env_id:
             fail(f"{args.load_model} is a policy for {state.get('env_id')}, expected one for {args.env_id}.")
         policy.load_state_dict(state["policy"])

@@ -279,9 +279,14 @@ if __name__ == "__main__":
     global_step, start_time, first_at_target = 0, time.time(), None
 
     if args.load_model:
-        ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
-        if ckpt["config"]["env_id"] != args.env_id:
-            fail(f"{args.load_model} holds a policy for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
+        try:
+            ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
+            c = ckpt["config"]  # the saved network's shape, whatever --hidden-sizes says
+        except Exception as e:
+            fail(f"expected --load-model to be a file saved by asaf_w.py --save-model, found {args.load_model} ({e}).")
+        if c["env_id"] != args.env_id:
+            fail(f"{args.load_model} holds a policy for {c['env_id']}, expected one for {args.env_id}.")
+        policy = Policy(obs_dim, act_dim, c["hidden_sizes"], discrete, args.log_std_min).to(device)
         policy.load_state_dict(ckpt["policy"])
     else:
         if args.track:

@@ -271,7 +271,10 @@ if __name__ == "__main__":
     obs_mean, obs_std = obs_all[train_idx].mean(0), obs_all[train_idx].std(0).clamp_min(1e-3)
     policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, obs_mean, obs_std).to(device)
     if args.load_model:
-        ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
+        try:
+            ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
+        except Exception as e:
+            fail(f"expected --load-model to be a file saved by bc.py --save-model, found {args.load_model} ({e}).")
         if ckpt["config"]["env_id"] != args.env_id:
             fail(f"expected a policy for {args.env_id} in {args.load_model}, found one for {ckpt['config']['env_id']}.")
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, obs_mean, obs_std).to(device)

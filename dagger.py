@@ -298,10 +298,15 @@ if __name__ == "__main__":
     global_step = 0
 
     if args.load_model:
-        state = torch.load(args.load_model, map_location=device, weights_only=False)
+        try:
+            state = torch.load(args.load_model, map_location=device, weights_only=False)
+            if state.get("env_id") == args.env_id:
+                policy.load_state_dict(state["policy"])
+        except Exception as e:
+            fail(f"expected --load-model to be a policy saved by dagger.py --save-model with the same --hidden-sizes, "
+                 f"found {args.load_model} ({str(e).splitlines()[0]}).")
         if state.get("env_id") != args.env_id:
             fail(f"{args.load_model} is a policy for {state.get('env_id')}, expected one for {args.env_id}.")
-        policy.load_state_dict(state["policy"])
     else:
         expert_path = args.expert or os.path.join(ROOT, "experts", args.env_id, "expert.pt")
         expert_act = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)

@@ -312,10 +312,10 @@ if __name__ == "__main__":
                    config=vars(args), name=run_name, save_code=True)
     writer = SummaryWriter(f"runs/{run_name}")
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-
     global_step, start_time = 0, time.time()
     if args.load_model:
-        ckpt = torch.load(args.load_model, map_location="cpu", weights_only=False)
+        ckpt = torch.load(args.load_model, map_location="cpu", weights_only=False) if os.path.isfile(args.load_model) \
+            else fail(f"expected --load-model to be a file saved by gail_ppo.py --save-model, found none at {args.load_model}.")
         if ckpt["config"]["env_id"] != args.env_id:
             fail(f"{args.load_model} holds a policy for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
         agent = Agent(obs_dim, act_dim, discrete, tuple(ckpt["config"]["hidden_sizes"]))  # sizes of the saved run

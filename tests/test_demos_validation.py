@@ -56,3 +56,12 @@ def test_bad_demos_end_in_one_sentence(run, tmp_path, script, case):
     assert "expected" in last.lower(), last
     if must_name:
         assert must_name in last, last
+
+
+@pytest.mark.parametrize("script", LEARNERS + ["dagger.py", "aggrevated.py"])
+def test_missing_load_model_is_one_sentence(run, tmp_path, script):
+    r = run(script, "--env-id", "CartPole-v1", "--load-model", str(tmp_path / "nope.pt"), timeout=120)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected --load-model" in last and "nope.pt" in last, last
