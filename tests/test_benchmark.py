@@ -55,3 +55,15 @@ def test_report_reads_the_newest_run_of_each_seed(tmp_path):
     assert "0.90" in glance and "0.60" in glance
     assert "python asaf_w.py --env-id ENV --seed SEED --exp-name asaf_1 --window 1" in text
     assert os.path.getsize(os.path.join(docs, "img", "CartPole-v1.png")) > 0
+
+
+def test_lander_starts_reports_hard_start_shares_and_a_policy(run, tmp_path):
+    """The documented shares of hard LunarLander-v3 starts (docs/asaf.md), and a saved ASAF-1 policy's crash rates."""
+    r = run("asaf_w.py", "--env-id", "LunarLander-v3", "--window", "1", "--total-timesteps", "200", "--num-envs", "2",
+            "--num-steps", "50", "--num-demos", "2", "--eval-episodes", "1", "--save-model", timeout=300)
+    assert r.returncode == 0, r.stderr
+    model = [os.path.join(d, f) for d, _, fs in os.walk(tmp_path / "runs") for f in fs if f.endswith(".pt")][0]
+    r = run(os.path.join("benchmark", "lander_starts.py"), model, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "(20001-20050): 10% hard" in r.stdout and "(10001-10050): 26% hard" in r.stdout, r.stdout
+    assert "(100000-101999): 22% hard" in r.stdout and "crashes on hard starts" in r.stdout, r.stdout
