@@ -287,7 +287,11 @@ if __name__ == "__main__":
         if c["env_id"] != args.env_id:
             fail(f"{args.load_model} holds a policy for {c['env_id']}, expected one for {args.env_id}.")
         policy = Policy(obs_dim, act_dim, c["hidden_sizes"], discrete, args.log_std_min).to(device)
-        policy.load_state_dict(ckpt["policy"])
+        try:
+            policy.load_state_dict(ckpt["policy"])
+        except (KeyError, RuntimeError) as e:  # a file of another script: other layers or keys
+            fail(f"expected a policy saved by {os.path.basename(__file__)} in {args.load_model}, found another network "
+                 f"({' '.join(str(e).split())[:160]}).")
     else:
         if args.track:
             import wandb

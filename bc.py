@@ -278,7 +278,11 @@ if __name__ == "__main__":
         if ckpt["config"]["env_id"] != args.env_id:
             fail(f"expected a policy for {args.env_id} in {args.load_model}, found one for {ckpt['config']['env_id']}.")
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, obs_mean, obs_std).to(device)
-        policy.load_state_dict(ckpt["policy"])
+        try:
+            policy.load_state_dict(ckpt["policy"])
+        except (KeyError, RuntimeError) as e:  # a file of another script: other layers or keys
+            fail(f"expected a policy saved by {os.path.basename(__file__)} in {args.load_model}, found another network "
+                 f"({' '.join(str(e).split())[:160]}).")
     optimizer = torch.optim.AdamW(policy.parameters(), lr=args.learning_rate, weight_decay=args.weight_decay)
 
     start_time = time.time()

@@ -316,8 +316,8 @@ if __name__ == "__main__":
     if args.load_model:
         ckpt = torch.load(args.load_model, map_location="cpu", weights_only=False) if os.path.isfile(args.load_model) \
             else fail(f"expected --load-model to be a file saved by gail_ppo.py --save-model, found none at {args.load_model}.")
-        if ckpt["config"]["env_id"] != args.env_id:
-            fail(f"{args.load_model} holds a policy for {ckpt['config']['env_id']}, expected one for {args.env_id}.")
+        if "agent" not in ckpt or ckpt["config"]["env_id"] != args.env_id:
+            fail(f"expected a gail_ppo.py policy for {args.env_id} in {args.load_model}, found {ckpt.get('config')}.")
         agent = Agent(obs_dim, act_dim, discrete, tuple(ckpt["config"]["hidden_sizes"]))  # sizes of the saved run
         agent.load_state_dict(ckpt["agent"])
         obs_rms.mean, obs_rms.var = ckpt["obs_mean"], ckpt["obs_var"]

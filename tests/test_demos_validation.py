@@ -65,3 +65,16 @@ def test_missing_load_model_is_one_sentence(run, tmp_path, script):
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     last = r.stderr.strip().splitlines()[-1]
     assert "expected --load-model" in last and "nope.pt" in last, last
+
+
+@pytest.mark.parametrize("script", LEARNERS + ["dagger.py", "aggrevated.py"])
+def test_load_model_of_another_script_is_one_sentence(run, tmp_path, script):
+    import torch
+
+    path = str(tmp_path / "other.pt")  # a checkpoint with a config for this env but nobody's network in it
+    torch.save({"config": {"env_id": "CartPole-v1", "hidden_sizes": [16]}, "policy": {}, "env_id": None}, path)
+    r = run(script, "--env-id", "CartPole-v1", "--load-model", path, timeout=120)
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected" in last and "other.pt" in last, last
