@@ -344,8 +344,7 @@ if __name__ == "__main__":
     if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
         fail(f"expected a Box or Discrete action space, found {act_space}.")
     discrete = isinstance(act_space, gym.spaces.Discrete)
-    obs_dim = int(obs_space.shape[0])
-    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+    obs_dim, act_dim = int(obs_space.shape[0]), int(act_space.n) if discrete else int(np.prod(act_space.shape))
     demos_path = args.demos or os.path.join(ROOT, "experts", args.env_id, "demos.npz")
     expert_ret, random_ret, demo_obs, _ = load_demos(demos_path, args.env_id, obs_dim, discrete, act_dim,
                                                      args.num_demos)
@@ -359,15 +358,16 @@ if __name__ == "__main__":
                    config=vars(args), name=run_name, save_code=True)
     writer = SummaryWriter(f"runs/{run_name}")
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    start_time = time.time()
-    global_step = n_states = 0
-
+    start_time, global_step, n_states = time.time(), 0, 0
     if args.load_model:
-        state = torch.load(args.load_model, map_location=device, weights_only=False) if os.path.isfile(args.load_model) \
-            else fail(f"expected --load-model to be a file saved by aggrevated.py --save-model, found none at {args.load_model}.")
-        if state.get("env_id") != args.env_id:
-            fail(f"{args.load_model} is a policy for {state.get('env_id')}, expected one for {args.env_id}.")
-        policy.load_state_dict(state["policy"])
+        try:  # a missing file, another env's or script's file, or other --hidden-sizes than the saved policy's
+            state = torch.load(args.load_model, map_location=device, weights_only=False)
+            if state.get("env_id") != args.env_id:
+                raise ValueError(f"a policy for {state.get('env_id')}")
+            policy.load_state_dict(state["policy"])
+        except Exception as e:
+            fail(f"expected --load-model to be a {args.env_id} policy saved by aggrevated.py --save-model with the same "
+                 f"--hidden-sizes, found {args.load_model} ({' '.join(str(e).split())[:160]}).")
     else:
         expert_path = args.expert or os.path.join(ROOT, "experts", args.env_id, "expert.pt")
         expert_act, q_star = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)

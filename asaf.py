@@ -259,7 +259,6 @@ if __name__ == "__main__":
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
     normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
 
-    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
     eval_envs = [make_env(args.env_id, args.seed + 10_000 + i)() for i in range(args.eval_episodes)]
     os.makedirs(f"runs/{run_name}", exist_ok=True)
     writer = SummaryWriter(f"runs/{run_name}")
@@ -281,6 +280,7 @@ if __name__ == "__main__":
             fail(f"expected a policy saved by {os.path.basename(__file__)} in {args.load_model}, found another network "
                  f"({' '.join(str(e).split())[:160]}).")
     else:
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
         if args.track:
             import wandb
 

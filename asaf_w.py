@@ -271,7 +271,6 @@ if __name__ == "__main__":
              f"--num-steps is {args.num_steps}), found --window {args.window}.")
     normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
 
-    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
     eval_fns = [make_env(args.env_id, args.seed + 10_000 + i) for i in range(args.eval_episodes)]
     os.makedirs(f"runs/{run_name}", exist_ok=True)
     writer = SummaryWriter(f"runs/{run_name}")
@@ -293,6 +292,7 @@ if __name__ == "__main__":
             fail(f"expected a policy saved by {os.path.basename(__file__)} in {args.load_model}, found another network "
                  f"({' '.join(str(e).split())[:160]}).")
     else:
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
         if args.track:
             import wandb
 

@@ -269,7 +269,7 @@ if __name__ == "__main__":
     n_val = int(args.val_fraction * len(obs_all))
     val_idx, train_idx = perm[:n_val], perm[n_val:]
     obs_mean, obs_std = obs_all[train_idx].mean(0), obs_all[train_idx].std(0).clamp_min(1e-3)
-    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, obs_mean, obs_std).to(device)
+    hidden_sizes = args.hidden_sizes
     if args.load_model:
         try:
             ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
@@ -277,7 +277,9 @@ if __name__ == "__main__":
             fail(f"expected --load-model to be a file saved by bc.py --save-model, found {args.load_model} ({e}).")
         if ckpt["config"]["env_id"] != args.env_id:
             fail(f"expected a policy for {args.env_id} in {args.load_model}, found one for {ckpt['config']['env_id']}.")
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, obs_mean, obs_std).to(device)
+        hidden_sizes = ckpt["config"]["hidden_sizes"]  # the saved network's shape, whatever --hidden-sizes says
+    policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, obs_mean, obs_std).to(device)
+    if args.load_model:
         try:
             policy.load_state_dict(ckpt["policy"])
         except (KeyError, RuntimeError) as e:  # a file of another script: other layers or keys
@@ -322,7 +324,7 @@ if __name__ == "__main__":
     wall_seconds = time.time() - start_time
     if args.save_model:
         torch.save({"config": dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim,
-                                   hidden_sizes=list(args.hidden_sizes)), "policy": policy.state_dict()},
+                                   hidden_sizes=list(hidden_sizes)), "policy": policy.state_dict()},
                    f"runs/{run_name}/bc.pt")
     summary = dict(env_id=args.env_id, algo="bc", seed=args.seed, eval_return_mean=float(returns.mean()),
                    eval_return_std=float(returns.std()), normalized_score=float(normalized(returns.mean())),

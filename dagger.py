@@ -304,7 +304,7 @@ if __name__ == "__main__":
                 policy.load_state_dict(state["policy"])
         except Exception as e:
             fail(f"expected --load-model to be a policy saved by dagger.py --save-model with the same --hidden-sizes, "
-                 f"found {args.load_model} ({str(e).splitlines()[0]}).")
+                 f"found {args.load_model} ({' '.join(str(e).split())[:160]}).")
         if state.get("env_id") != args.env_id:
             fail(f"{args.load_model} is a policy for {state.get('env_id')}, expected one for {args.env_id}.")
     else:

@@ -34,7 +34,8 @@ def load_policy(path):
     ckpt = torch.load(path, weights_only=False)
     c = ckpt["config"]
     if "obs_mean" in ckpt["policy"]:  # bc.py: observations standardised inside the policy
-        policy = script("bc").Policy(c["obs_dim"], c["act_dim"], c["hidden_sizes"], True, torch.zeros(8), torch.ones(8))
+        policy = script("bc").Policy(c["obs_dim"], c["act_dim"], c["hidden_sizes"], True,
+                                     torch.zeros(c["obs_dim"]), torch.ones(c["obs_dim"]))
         policy.load_state_dict(ckpt["policy"])
         return policy.act
     policy = script("asaf_w").Policy(c["obs_dim"], c["act_dim"], c["hidden_sizes"], True)

@@ -72,7 +72,7 @@ def test_load_model_of_another_script_is_one_sentence(run, tmp_path, script):
     import torch
 
     path = str(tmp_path / "other.pt")  # a checkpoint with a config for this env but nobody's network in it
-    torch.save({"config": {"env_id": "CartPole-v1", "hidden_sizes": [16]}, "policy": {}, "env_id": None}, path)
+    torch.save({"config": {"env_id": "CartPole-v1", "hidden_sizes": [16]}, "policy": {}, "env_id": "CartPole-v1"}, path)
     r = run(script, "--env-id", "CartPole-v1", "--load-model", path, timeout=120)
     assert r.returncode != 0
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
