@@ -1,7 +1,7 @@
 """Write random draws of demonstrations: for each seed S, `--num-demos` episodes of a demos.npz picked at random.
 
     python benchmark/demo_draws.py --env-id LunarLander-v3 --seeds 1 2 3 --out-dir /tmp/draws
-    python asaf_w.py --env-id LunarLander-v3 --seed 1 --demos /tmp/draws/demos_LunarLander-v3_1.npz
+    python asaf_w.py --env-id LunarLander-v3 --seed 1 --demos /tmp/draws/demos_LunarLander-v3_n10_s1.npz
 
 The scripts use the *first* `--num-demos` episodes of the file, so every seed of a benchmark cell sees the same demos.
 A draw per seed (episodes `np.random.default_rng(S).choice(n_episodes, num_demos, replace=False)`, kept in file order)
@@ -18,11 +18,14 @@ import numpy as np
 
 def draw(path, num_demos, seed):
     """The arrays of `num_demos` episodes of `path` picked at random with `seed`, and the picked episode indices."""
-    with np.load(path, allow_pickle=False) as f:
-        d = {k: f[k] for k in f.files}
-    ends = np.flatnonzero(d["terminations"] | d["truncations"])
-    if num_demos > len(ends):
-        raise SystemExit(f"expected at least {num_demos} episodes in {path}, found {len(ends)}.")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            d = {k: f[k] for k in f.files}
+        ends = np.flatnonzero(d["terminations"] | d["truncations"])
+    except Exception as e:
+        raise SystemExit(f"expected {path} to be a demos .npz with terminations and truncations, found {e!r}.")
+    if not 1 <= num_demos <= len(ends):
+        raise SystemExit(f"expected --num-demos between 1 and the {len(ends)} episodes in {path}, found {num_demos}.")
     starts = np.concatenate([[0], ends[:-1] + 1])
     pick = np.sort(np.random.default_rng(seed).choice(len(ends), num_demos, replace=False))
     rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in pick])
@@ -36,7 +39,7 @@ if __name__ == "__main__":
     p.add_argument("--demos", default=None, help="demos file (default: experts/<env-id>/demos.npz)")
     p.add_argument("--num-demos", type=int, default=10, help="episodes per draw")
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3], help="one draw per seed")
-    p.add_argument("--out-dir", default="demo_draws", help="where demos_<env-id>_<seed>.npz are written")
+    p.add_argument("--out-dir", default="demo_draws", help="where demos_<env-id>_n<num-demos>_s<seed>.npz are written")
     args = p.parse_args()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     src = args.demos or os.path.join(root, "experts", args.env_id, "demos.npz")
@@ -45,7 +48,7 @@ if __name__ == "__main__":
     os.makedirs(args.out_dir, exist_ok=True)
     for seed in args.seeds:
         d, pick = draw(src, args.num_demos, seed)
-        out = os.path.join(args.out_dir, f"demos_{args.env_id}_{seed}.npz")
+        out = os.path.join(args.out_dir, f"demos_{args.env_id}_n{args.num_demos}_s{seed}.npz")
         np.savez(out, **d)
         first = np.concatenate([[True], (d["terminations"] | d["truncations"])[:-1]])
         hard = f", {int((d['observations'][first, 2] > 0.45).sum())} hard starts" if "LunarLander" in args.env_id else ""
