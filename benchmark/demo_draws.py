@@ -16,21 +16,26 @@ import os
 import numpy as np
 
 
-def draw(path, num_demos, seed):
-    """The arrays of `num_demos` episodes of `path` picked at random with `seed`, and the picked episode indices."""
+def draw(path, env_id, num_demos, seed):
+    """The arrays of `num_demos` episodes of `path` picked at random with `seed`, the picked episode indices, and the
+    first observation of each picked episode."""
     try:
         with np.load(path, allow_pickle=False) as f:
             d = {k: f[k] for k in f.files}
         ends = np.flatnonzero(d["terminations"] | d["truncations"])
+        file_env, obs = str(d["env_id"]), d["observations"]
     except Exception as e:
-        raise SystemExit(f"expected {path} to be a demos .npz with terminations and truncations, found {e!r}.")
+        raise SystemExit(f"expected {path} to be a demos .npz with observations, terminations, truncations and "
+                         f"env_id, found {e!r}.")
+    if file_env != env_id:
+        raise SystemExit(f"expected demonstrations for {env_id}, found demonstrations for {file_env} in {path}.")
     if not 1 <= num_demos <= len(ends):
         raise SystemExit(f"expected --num-demos between 1 and the {len(ends)} episodes in {path}, found {num_demos}.")
     starts = np.concatenate([[0], ends[:-1] + 1])
     pick = np.sort(np.random.default_rng(seed).choice(len(ends), num_demos, replace=False))
     rows = np.concatenate([np.arange(starts[i], ends[i] + 1) for i in pick])
     n = len(d["terminations"])  # per-transition arrays are cut to the picked episodes; scalars are kept
-    return {k: v[rows] if v.ndim >= 1 and len(v) == n else v for k, v in d.items()}, pick
+    return {k: v[rows] if v.ndim >= 1 and len(v) == n else v for k, v in d.items()}, pick, obs[starts[pick]]
 
 
 if __name__ == "__main__":
@@ -47,9 +52,8 @@ if __name__ == "__main__":
         raise SystemExit(f"expected a demonstrations file at {src}, found no such file.")
     os.makedirs(args.out_dir, exist_ok=True)
     for seed in args.seeds:
-        d, pick = draw(src, args.num_demos, seed)
+        d, pick, first_obs = draw(src, args.env_id, args.num_demos, seed)
         out = os.path.join(args.out_dir, f"demos_{args.env_id}_n{args.num_demos}_s{seed}.npz")
         np.savez(out, **d)
-        first = np.concatenate([[True], (d["terminations"] | d["truncations"])[:-1]])
-        hard = f", {int((d['observations'][first, 2] > 0.45).sum())} hard starts" if "LunarLander" in args.env_id else ""
+        hard = f", {int((first_obs[:, 2] > 0.45).sum())} hard starts" if "LunarLander" in args.env_id else ""
         print(f"seed {seed}: episodes {pick.tolist()}{hard} -> {out}")

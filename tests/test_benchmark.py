@@ -91,3 +91,6 @@ def test_demo_draws_writes_whole_episodes_that_the_scripts_read(run, tmp_path):
     assert r.returncode == 0, r.stderr
     r = run(os.path.join("benchmark", "demo_draws.py"), "--num-demos", "26", "--out-dir", tmp_path / "d2")
     assert r.returncode != 0 and "between 1 and the 25 episodes" in r.stderr and "Traceback" not in r.stderr
+    r = run(os.path.join("benchmark", "demo_draws.py"), "--env-id", "CartPole-v1", "--out-dir", tmp_path / "d3",
+            "--demos", os.path.join(ROOT, "experts", "LunarLander-v3", "demos.npz"))
+    assert r.returncode != 0 and "expected demonstrations for CartPole-v1" in r.stderr and "Traceback" not in r.stderr
