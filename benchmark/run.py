@@ -142,9 +142,10 @@ def report(runs_dir, docs_dir):
              "episode i from env seed S + c + i (c a constant of each script), so the seeds of a cell share most of "
              "their start states: a fixed test set, not independent samples. On LunarLander-v3 that set holds half "
              "the usual share of starts pushed hard to the right, which none of the 10 demos shows and where the "
-             "crashes of ASAF-1 happen: it reads 0.973 here and 0.917 on 200 other start states per seed (9 "
+             "crashes of ASAF-1 happen: it reads 0.973 here and 0.913 on 200 other start states per seed (12 "
              "seeds; docs/asaf.md). The other learners read high there too: on such fresh start states ASAF-w "
-             "reads 0.919 (9 seeds) and BC 0.944 (12 seeds). On LunarLanderContinuous-v3, ASAF-1 reads 0.968 on "
+             "reads 0.919 (9 seeds), BC 0.944 (12 seeds), GAIL 0.915 (6 seeds) and DAgger, which asks the expert, 0.985 "
+             "(6 seeds). On LunarLanderContinuous-v3, ASAF-1 reads 0.968 on "
              "fresh start states and ASAF-w 0.953 (12 seeds).", "",
              "| env | algo | expert | return | normalized | seeds | env steps | wall s | SPS |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
