@@ -13,12 +13,14 @@ Ideas a reader must not miss:
 - The unit is the episode: the learner collects whole episodes, and each minibatch pairs learner episodes with expert
   episodes from the demos. asaf_w.py has the windowed variants (ASAF-w, ASAF-1), which learn faster.
 """
+
 import json
 import os
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -34,7 +36,7 @@ class Args:
     exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (goes into the run name)"""
     seed: int = 1
-    """seed of the experiment (python, numpy, torch and the envs)"""
+    """seed of the experiment: python, numpy, torch, the demo draw and every env (docs/design.md gives the formula)"""
     torch_deterministic: bool = True
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = False
@@ -48,11 +50,11 @@ class Args:
     wandb_entity: str | None = None
     """the wandb entity (team)"""
     capture_video: bool = False
-    """if toggled, record the final evaluation episodes to `videos/<run_name>`"""
+    """if toggled, record the first final-evaluation episode to `videos/<run_name>`"""
     save_model: bool = False
-    """if toggled, save the policy to `runs/<run_name>/asaf.pt`"""
+    """if toggled, save the policy to `runs/<run_name>/asaf.pt` (evaluate it again with --load-model)"""
     load_model: str | None = None
-    """path of a saved policy: skip training, evaluate it and write the summary"""
+    """path of a saved `asaf.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
     total_timesteps: int = 50_000
@@ -62,27 +64,31 @@ class Args:
     demos: str | None = None
     """demonstrations file (default: experts/<env-id>/demos.npz next to this script)"""
     num_demos: int = 10
-    """number of expert episodes used (the first ones of the file)"""
+    """expert episodes used, taken from the demonstrations file as --demo-draw says"""
+    demo_draw: Literal["random", "first"] = "random"
+    """'random': --num-demos episodes drawn at random with the run seed (the benchmark's protocol); 'first': the
+    first --num-demos episodes of the file"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """hidden layer sizes of the policy"""
     eval_episodes: int = 10
-    """episodes of each deterministic evaluation"""
+    """episodes of each periodic evaluation of the deterministic policy"""
     eval_every: int = 10_000
-    """evaluate the deterministic policy every this many env steps"""
+    """evaluate the deterministic policy every this many env steps (0: only the final evaluation)"""
+    final_eval_episodes: int = 50
+    """episodes of the final evaluation, the number summary.json reports (start states no other seed sees)"""
 
     # ASAF specific
     episodes_per_update: int = 4
     """learner episodes collected per update, one per parallel env, stepped as one batch"""
     update_epochs: int = 30
     """epochs over the learner's episodes per update (Algorithm 1 line 5 is a loop of epochs x minibatches)"""
-    batch_size: int = 2
-    """learner episodes per minibatch, paired with as many expert episodes sampled from the demos"""
+    batch_episodes: int = 2
+    """learner episodes per minibatch (at most --episodes-per-update), paired with as many random demo episodes"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
     log_std_min: float = -2.0
-    """Box actions: lower clamp of the shared log-std (upper: 2); -2 keeps sigma >= 0.135 so the learner's rollouts
-    stay noisy enough to visit, and be corrected on, states just off the expert's path (with -5 sigma collapsed and
-    LunarLanderContinuous evaluations swung between 0.6 and 1.0)"""
+    """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
+    -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -90,13 +96,9 @@ class Args:
 LOG_STD_MAX = 2.0
 
 
-def make_env(env_id, seed, capture_video=False, run_name=""):
+def make_env(env_id):
     def thunk():
-        env = gym.make(env_id, render_mode="rgb_array") if capture_video else gym.make(env_id)
-        if capture_video:
-            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}", episode_trigger=lambda i: True)
-        env.action_space.seed(seed)
-        return env
+        return gym.make(env_id)
 
     return thunk
 
@@ -114,41 +116,55 @@ class Policy(nn.Module):
 
     Why state-independent: the log-likelihood of a Gaussian weights each state by 1/sigma(s)^2, so a state-dependent
     sigma lets the fit shrink sigma where the mean is easy (Pendulum's "hold at the top") and give up on the states
-    that matter (the swing-up): it never learned Pendulum (normalized -0.1). One sigma shared by every state makes the
-    fit an evenly weighted regression of the mean, and ASAF-1 then reaches the expert (docs/asaf.md).
+    that matter (the swing-up). One sigma shared by every state makes the fit an evenly weighted regression of the
+    mean (docs/asaf.md).
     """
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min):
         super().__init__()
-        self.discrete, self.log_std_min = discrete, log_std_min
+        self.discrete = discrete
+        self.log_std_min = log_std_min
         self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
         self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def forward(self, obs):
+        """(log-probabilities of every action, None) if Discrete, (mean, log-std) if Box."""
         out = self.net(obs)
         if self.discrete:
             return out.log_softmax(-1), None
-        return out, self.log_std.clamp(self.log_std_min, LOG_STD_MAX).expand_as(out)
+        return out, self.log_std.expand_as(out)
+
+    def bound_log_std_(self):
+        """Projected gradient step: clamp the log-std *parameter* into [log_std_min, LOG_STD_MAX] after each optimizer
+        step. A clamp inside forward would zero its gradient below the floor while Adam's momentum carries the raw
+        value further down, and nothing would bring it back; here the gradient always flows."""
+        if not self.discrete:
+            with torch.no_grad():
+                self.log_std.clamp_(self.log_std_min, LOG_STD_MAX)
 
     def log_prob(self, obs, act):
         """log pi(a|s), summed over action dimensions; act is the *sampled* (unclipped) action."""
-        a, b = self(obs)
+        out, log_std = self(obs)
         if self.discrete:
-            return a.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
-        return (-0.5 * ((act - a) / b.exp()) ** 2 - b - 0.5 * np.log(2 * np.pi)).sum(-1)
+            return out.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        return (-0.5 * ((act - out) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
 
     @torch.no_grad()
     def act(self, obs, deterministic=False):
-        a, b = self(obs)
+        out, log_std = self(obs)
         if self.discrete:
-            return a.argmax(-1) if deterministic else torch.multinomial(a.exp(), 1).squeeze(-1)
-        return a if deterministic else a + b.exp() * torch.randn_like(a)
+            if deterministic:
+                return out.argmax(-1)
+            return torch.multinomial(out.exp(), 1).squeeze(-1)
+        if deterministic:
+            return out
+        return out + log_std.exp() * torch.randn_like(out)
 
 
 def asaf_loss(logp_new, logp_old, is_expert):
     """BCE of the structured discriminator (Eq. 12), per window (here: per episode), in log space.
 
-    logp_new / logp_old: sum over each window (episode) of log pi_tilde / log pi_G, shape (B,). is_expert: (B,) 1 for demos.
+    logp_new / logp_old: sum over each episode of log pi_tilde / log pi_G, shape (B,). is_expert: (B,) 1 for demos.
     log D = log q_tilde - log(q_tilde + q_G) = logsigmoid(x), log(1 - D) = logsigmoid(-x), x = logp_new - logp_old.
     """
     x = logp_new - logp_old
@@ -172,142 +188,478 @@ def episode_logp(policy, obs, act, starts, lengths):
     return torch.zeros(len(starts), device=obs.device).index_add(0, seg, logp)
 
 
-def load_demos(path, env_id, obs_space, act_space, num_demos):
-    """Load the first `num_demos` episodes of a demos.npz (DESIGN.md format); stop with one sentence if unusable."""
-    if not os.path.exists(path):
-        fail(f"expected a demonstrations file at {path}, found no such file (run expert.py --env-id {env_id}).")
-    keys = ("observations", "actions", "terminations", "truncations", "env_id", "expert_return_mean", "random_return_mean")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            d = {k: f[k] for k in keys}
-    except Exception as e:
-        fail(f"expected {path} to be a demos .npz with keys {', '.join(keys)}, found an unreadable file or missing key ({e}).")
-    discrete = isinstance(act_space, gym.spaces.Discrete)
-    act_dim = 1 if discrete else int(np.prod(act_space.shape))
-    if str(d["env_id"]) != env_id:
-        fail(f"expected demonstrations for {env_id}, found demonstrations for {d['env_id']} in {path}.")
-    if d["observations"].shape[1:] != obs_space.shape:
-        fail(f"expected observations of shape {obs_space.shape}, found {d['observations'].shape[1:]} in {path}.")
-    if discrete != (d["actions"].ndim == 1 and np.issubdtype(d["actions"].dtype, np.integer)):
-        fail(f"expected {'discrete' if discrete else 'continuous'} actions for {env_id}, found "
-             f"{'continuous' if discrete else 'discrete'} actions (dtype {d['actions'].dtype}) in {path}.")
-    if not discrete and (d["actions"].ndim != 2 or d["actions"].shape[1] != act_dim):
-        fail(f"expected actions of size {act_dim}, found actions of shape {d['actions'].shape[1:]} in {path}.")
-    ends = d["terminations"] | d["truncations"]
-    if len(ends) == 0 or not ends[-1]:
-        fail(f"expected the last episode of {path} to end with a termination or truncation, found a truncated file.")
-    n_episodes = int(ends.sum())
-    if n_episodes < num_demos:
-        fail(f"expected at least --num-demos {num_demos} episodes in {path}, found {n_episodes}.")
-    n = np.flatnonzero(ends)[num_demos - 1] + 1
-    return dict(obs=d["observations"][:n].astype(np.float32), act=d["actions"][:n], ends=ends[:n],
-                expert_return=float(d["expert_return_mean"]), random_return=float(d["random_return_mean"]))
+def policy_kl(policy, obs, old_out, old_log_std):
+    """KL(pi_G || pi_tilde) averaged over `obs`: how far one update moved the policy. old_* is pi_G's forward."""
+    out, log_std = policy(obs)
+    if policy.discrete:
+        return (old_out.exp() * (old_out - out)).sum(-1).mean()
+    var_ratio = (2 * (old_log_std - log_std)).exp()
+    mean_term = ((old_out - out) / log_std.exp()) ** 2
+    return (log_std - old_log_std + 0.5 * (var_ratio + mean_term - 1)).sum(-1).mean()
 
 
-def run_episodes(policy, envs, device, deterministic=False, seed=None):
-    """One episode in each env, all stepped as one batch (an env that is done waits for the others; we do not use
-    SyncVectorEnv because its autoreset would start episodes that ASAF, whose unit is a whole episode collected by
-    one pi_G, would have to throw away). Returns the transitions (episodes contiguous), episode ends and returns."""
-    obs = np.stack([e.reset(seed=None if seed is None else seed + i)[0] for i, e in enumerate(envs)]).astype(np.float32)
+def run_episodes(policy, envs, device, seeds=None):
+    """Collect one training episode in each env with the stochastic policy pi_G, all stepped as one batch.
+
+    An env that is done waits for the others; we do not use SyncVectorEnv because its autoreset would start episodes
+    that ASAF, whose unit is a whole episode collected by one pi_G, would have to throw away. Env i is reset with
+    seeds[i], or with None (it continues its own random stream) when `seeds` is None. Returns the transitions
+    (observations and sampled, unclipped actions; episodes contiguous), the episode ends, returns and lengths.
+    """
+    if seeds is None:
+        seeds = [None] * len(envs)
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float32)
     traj = [([], []) for _ in envs]
-    returns, active = np.zeros(len(envs)), np.ones(len(envs), bool)
+    returns = np.zeros(len(envs))
+    active = np.ones(len(envs), bool)
     while active.any():
         ids = np.flatnonzero(active)
-        actions = policy.act(torch.as_tensor(obs[ids], device=device), deterministic).cpu().numpy()
+        actions = policy.act(torch.as_tensor(obs[ids], device=device)).cpu().numpy()
         for i, a in zip(ids, actions):
             traj[i][0].append(obs[i].copy())
             traj[i][1].append(a)
             if not policy.discrete:  # clip only when stepping; log-probs use the sampled action
                 a = np.clip(a, envs[i].action_space.low, envs[i].action_space.high)
             o, r, term, trunc, _ = envs[i].step(a)
-            obs[i], returns[i] = o, returns[i] + r
+            obs[i] = o
+            returns[i] += float(r)
             active[i] = not (term or trunc)
     lengths = np.array([len(o) for o, _ in traj])
     ends = np.zeros(lengths.sum(), bool)
     ends[np.cumsum(lengths) - 1] = True
-    return (np.concatenate([o for o, _ in traj]), np.concatenate([a for _, a in traj]), ends, returns, lengths)
+    observations = np.concatenate([o for o, _ in traj])
+    actions = np.concatenate([a for _, a in traj])
+    return observations, actions, ends, returns, lengths
+
+
+# ======================================================================================================================
+# Plumbing: the seams every learner shares (docs/design.md, "The plumbing contract"). This block is pasted byte for
+# byte into bc.py, gail_ppo.py, asaf.py, asaf_w.py, dagger.py and aggrevated.py; tests/test_plumbing.py checks that the
+# copies are identical. Read the algorithm above first: nothing below is specific to it.
+# ======================================================================================================================
+SCRIPT = os.path.basename(__file__)
+ENV_SEED_STRIDE = 10_000  # env seeds per run seed and purpose (at most this many envs or episodes of one kind)
+MAX_SEED = 100_000  # run seeds 0 .. MAX_SEED - 1 keep the three ranges of env_seeds apart
+ENV_SEED_BASE = {"train": 0, "eval": 1_000_000_000, "final": 2_000_000_000}
 
 
 def fail(msg):
-    sys.exit(f"{os.path.basename(__file__)}: {msg}")
+    """Stop with one sentence that names what was expected and what was found: no traceback, nothing overwritten."""
+    sys.exit(f"{SCRIPT}: {msg}")
 
 
-if __name__ == "__main__":
-    args = tyro.cli(Args)
+def env_seeds(seed, purpose, n):
+    """The env seeds of a run, one formula in every script: ENV_SEED_BASE[purpose] + 10_000 * seed + i, i < n.
+
+    'train' seeds the training envs, 'eval' the periodic evaluations (the same start states each time, so the curve
+    compares like with like), 'final' the final evaluation that summary.json reports. The three ranges never meet,
+    and two run seeds never share an env seed, so the seeds of one benchmark cell are judged on disjoint start states.
+    """
+    if n > ENV_SEED_STRIDE:
+        fail(f"expected at most {ENV_SEED_STRIDE} {purpose} envs or episodes, found {n}.")
+    return [ENV_SEED_BASE[purpose] + ENV_SEED_STRIDE * seed + i for i in range(n)]
+
+
+def check_args(args, counts=(), counts0=(), rates=(), fractions=()):
+    """Check the numeric flags as they are read: `counts` are integers >= 1, `counts0` integers >= 0, `rates` finite
+    and > 0, `fractions` in [0, 1]; every float flag is finite, every hidden size >= 1, the seed in 0..MAX_SEED - 1."""
+
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    values = vars(args)
+    for name, value in values.items():
+        if isinstance(value, float) and not np.isfinite(value):
+            fail(f"expected {flag(name)} to be a finite number, found {value}.")
+    for name in counts:
+        if values[name] < 1:
+            fail(f"expected {flag(name)} >= 1, found {values[name]}.")
+    for name in counts0:
+        if values[name] < 0:
+            fail(f"expected {flag(name)} >= 0, found {values[name]}.")
+    for name in rates:
+        if not values[name] > 0:
+            fail(f"expected {flag(name)} > 0, found {values[name]}.")
+    for name in fractions:
+        if not 0.0 <= values[name] <= 1.0:
+            fail(f"expected {flag(name)} in [0, 1], found {values[name]}.")
+    if "hidden_sizes" in values and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
+        fail(f"expected --hidden-sizes to be one or more layer sizes >= 1, found {list(args.hidden_sizes)}.")
+    if not 0 <= args.seed < MAX_SEED:
+        fail(f"expected --seed in 0..{MAX_SEED - 1}, found {args.seed}.")
+
+
+def env_spaces(env_id):
+    """Observation and action space of `env_id`, checked: a registered id, a flat Box observation, a Box or Discrete
+    action. Returns (obs_space, act_space, discrete, obs_dim, act_dim); act_dim is the number of actions if Discrete."""
     try:
-        gym.spec(args.env_id)
+        gym.spec(env_id)
     except gym.error.Error:
-        fail(f"--env-id {args.env_id!r} is not a registered gymnasium environment (e.g. CartPole-v1, Pendulum-v1).")
+        fail(f"expected --env-id to be a registered gymnasium environment (e.g. CartPole-v1), found {env_id!r}.")
+    try:
+        probe = gym.make(env_id)
+    except Exception as e:  # a missing extra (box2d, mujoco) or a broken env
+        fail(f"expected gymnasium to build {env_id}, found it cannot ({type(e).__name__}: {e}).")
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"expected a flat Box observation space, found {obs_space} in {env_id}.")
+    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        fail(f"expected a Box or Discrete action space, found {act_space} in {env_id}.")
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+    return obs_space, act_space, discrete, int(obs_space.shape[0]), act_dim
+
+
+def default_path(path, env_id, name):
+    """`path`, or experts/<env-id>/<name> next to this script when `path` is None."""
+    if path is not None:
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", env_id, name)
+
+
+def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
+    """Read a demonstrations file (docs/design.md, "Demonstrations") and keep `num_demos` of its episodes.
+
+    draw 'random' takes num_demos episodes at random, the draw seeded by the run seed; 'first' the first num_demos.
+    Every check ends in one sentence: the file, its keys, the env id, shapes, action type and range, finite values,
+    complete episodes and the count. Returns a dict: observations, actions, ends (True at each episode's last
+    transition) of the episodes used, in file order; `episodes` (their indices in the file) and `episode_returns`;
+    `expert_return` (the mean return of the episodes used, or of the whole file if none are used: the normalized
+    score's reference); `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
+    """
+    if not os.path.isfile(path):
+        fail(f"expected a demonstrations file at {path}, found no such file (record one with expert.py).")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except Exception as e:  # a truncated file, a pickle, a text file
+        fail(f"expected {path} to be a .npz demonstrations file, found a file numpy cannot read ({type(e).__name__}).")
+    keys = ["observations", "actions", "terminations", "truncations", "env_id", "random_return_mean"]
+    missing = [k for k in keys if k not in data]
+    if missing or ("episode_returns" not in data and "rewards" not in data):
+        fail(f"expected {path} to hold {keys} and episode_returns or rewards, found {sorted(data)}.")
+    if str(data["env_id"]) != env_id:
+        fail(f"expected demonstrations for {env_id}, found demonstrations for {data['env_id']} in {path}.")
+    obs, act = data["observations"], data["actions"]
+    ends = data["terminations"].astype(bool) | data["truncations"].astype(bool)
+    if obs.shape[1:] != obs_space.shape:
+        fail(f"expected observations of shape {obs_space.shape} for {env_id}, found {obs.shape[1:]} in {path}.")
+    if not len(act) == len(ends) == len(obs):
+        fail(
+            f"expected as many actions and episode flags as observations, found {len(act)}, {len(ends)} and "
+            f"{len(obs)} in {path}."
+        )
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    if discrete != (act.ndim == 1 and np.issubdtype(act.dtype, np.integer)):
+        kind = "integer actions of shape (N,)" if discrete else f"float actions of shape (N, {act_space.shape[0]})"
+        fail(f"expected {kind} for {env_id}, found {act.dtype} actions of shape {act.shape} in {path}.")
+    if not discrete and act.shape[1:] != act_space.shape:
+        fail(f"expected actions of shape {act_space.shape} for {env_id}, found {act.shape[1:]} in {path}.")
+    if not np.all(np.isfinite(obs)) or not np.all(np.isfinite(act)):
+        fail(f"expected finite observations and actions, found NaN or infinite values in {path}.")
+    if discrete:
+        low, high = 0, act_space.n - 1
+    else:
+        low, high = act_space.low, act_space.high
+    if len(act) and (np.any(act < low - 1e-5) or np.any(act > high + 1e-5)):
+        fail(
+            f"expected actions within the action space {act_space} of {env_id}, found actions from {act.min()} to "
+            f"{act.max()} in {path}."
+        )
+    end_idx = np.flatnonzero(ends)
+    if len(end_idx) == 0 or end_idx[-1] != len(obs) - 1:
+        fail(f"expected {path} to end with a complete episode (a termination or truncation), found it cut short.")
+    starts = np.concatenate([[0], end_idx[:-1] + 1])
+    if "episode_returns" in data:
+        returns = data["episode_returns"].astype(np.float64).reshape(-1)
+    else:
+        returns = np.add.reduceat(data["rewards"].astype(np.float64), starts)
+    random_return = float(data["random_return_mean"])
+    if len(returns) != len(end_idx):
+        fail(
+            f"expected one episode return per episode, found {len(returns)} returns for {len(end_idx)} episodes "
+            f"in {path}."
+        )
+    if not np.all(np.isfinite(returns)) or not np.isfinite(random_return):
+        fail(f"expected finite episode returns and random_return_mean, found NaN or infinite values in {path}.")
+    if not 0 <= num_demos <= len(end_idx):
+        fail(f"expected --num-demos in 1..{len(end_idx)} (the episodes in {path}), found {num_demos}.")
+    if draw == "random":
+        episodes = np.sort(np.random.default_rng(seed).choice(len(end_idx), num_demos, replace=False))
+    else:
+        episodes = np.arange(num_demos)
+    keep = np.zeros(len(obs), bool)
+    for e in episodes:
+        keep[starts[e] : end_idx[e] + 1] = True
+    used_returns = returns[episodes]
+    if num_demos > 0:
+        expert_return = float(used_returns.mean())
+    else:
+        expert_return = float(returns.mean())
+    if not expert_return > random_return:
+        fail(
+            f"expected the demonstrations to return more than a random policy ({random_return:.1f}), found "
+            f"{expert_return:.1f} in {path}."
+        )
+    return dict(
+        observations=obs[keep].astype(np.float32),
+        actions=act[keep],
+        ends=ends[keep],
+        path=path,
+        draw=draw,
+        episodes=[int(e) for e in episodes],
+        episode_returns=[float(r) for r in used_returns],
+        expert_return=expert_return,
+        file_expert_return=float(returns.mean()),
+        random_return=random_return,
+        file_episodes=len(end_idx),
+    )
+
+
+def normalized_score(ret, demos):
+    """(R - R_random) / (R_expert - R_random), R_expert the mean return of the demonstrations actually used."""
+    return (ret - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
+
+
+def evaluate(act_fn, env_id, seeds, video_dir=None):
+    """One episode per env seed, stepped as one batch. act_fn maps a float32 batch of observations (B, obs_dim) to
+    the deterministic actions (a numpy array); Box actions are clipped to the action space only to step the env.
+    With video_dir, the first episode is recorded there. Returns the episodes' returns and lengths."""
+    envs = []
+    for i, s in enumerate(seeds):
+        if video_dir and i == 0:
+            env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), video_dir)
+        else:
+            env = gym.make(env_id)
+        env.action_space.seed(s)
+        envs.append(env)
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float32)
+    returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), int)
+    active = np.ones(len(envs), bool)
+    while active.any():
+        ids = np.flatnonzero(active)
+        actions = act_fn(obs[ids])
+        for i, a in zip(ids, actions):
+            if isinstance(envs[i].action_space, gym.spaces.Box):
+                a = np.clip(a, envs[i].action_space.low, envs[i].action_space.high)
+            o, r, term, trunc, _ = envs[i].step(a)
+            obs[i] = o
+            returns[i] += float(r)
+            lengths[i] += 1
+            active[i] = not (term or trunc)
+    for env in envs:
+        env.close()  # RecordVideo writes its file on close
+    return returns, lengths
+
+
+def log_evaluation(writer, history, demos, step, start_time, returns):
+    """Log one periodic evaluation to TensorBoard and to the run's history (summary.json); returns the score."""
+    score = float(normalized_score(returns.mean(), demos))
+    writer.add_scalar("eval/episodic_return", returns.mean(), step)
+    writer.add_scalar("eval/normalized_score", score, step)
+    history.append(
+        dict(
+            step=int(step),
+            wall_seconds=round(time.time() - start_time, 2),
+            return_mean=float(returns.mean()),
+            normalized_score=score,
+        )
+    )
+    return score
+
+
+def start_run(args):
+    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer)."""
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
+    if args.track:
+        import wandb
+
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            save_code=True,
+        )
+    writer = SummaryWriter(f"runs/{run_name}")
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+    return run_name, writer
+
+
+def save_checkpoint(run_name, config, policy, **extra):
+    """Save {"config": {...}, "policy": state_dict, **extra} as runs/<run_name>/<script>.pt; `config` holds what
+    rebuilds the network (env_id, sizes, ...), `extra` tensors such as observation statistics."""
+    path = f"runs/{run_name}/{SCRIPT[: -len('.py')]}.pt"
+    torch.save({"config": dict(config, script=SCRIPT), "policy": policy.state_dict(), **extra}, path)
+    return path
+
+
+def load_checkpoint(path, env_id):
+    """Read a checkpoint that this script saved for `env_id`; anything else ends in one sentence."""
+    what = f"--load-model to be a checkpoint saved by {SCRIPT} --save-model"
+    if not os.path.isfile(path):
+        fail(f"expected {what}, found no such file at {path}.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a demos file, a text file, a pickle of something else
+        fail(f"expected {what}, found a file torch cannot read as one at {path} ({type(e).__name__}).")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "policy" not in ckpt:
+        fail(f"expected {what}, found another kind of file at {path}.")
+    if ckpt["config"].get("script") != SCRIPT:
+        fail(f"expected {what}, found a checkpoint of {ckpt['config'].get('script', 'another script')} at {path}.")
+    if ckpt["config"].get("env_id") != env_id:
+        fail(f"expected a checkpoint for {env_id}, found one for {ckpt['config'].get('env_id')} at {path}.")
+    return ckpt
+
+
+def load_weights(module, state, path):
+    """module.load_state_dict(state), or one sentence if the saved network has another shape."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        fail(f"expected {path} to hold this script's network, found another ({' '.join(str(e).split())[:160]}).")
+
+
+def write_summary(run_name, algo, args, demos, final, history, env_steps, wall_seconds, **extra):
+    """Write runs/<run_name>/summary.json (docs/design.md, "summary.json") and print it as one line.
+
+    final = (returns, lengths, env seeds) of the final evaluation; wall_seconds is the training time (the final
+    evaluation excluded) in every script; sps = env_steps / wall_seconds."""
+    returns, lengths, seeds = final
+    score = float(normalized_score(returns.mean(), demos))
+    reached = [h for h in history if h["normalized_score"] >= 0.95]
+    root = os.path.dirname(os.path.abspath(__file__))
+    summary = dict(
+        env_id=args.env_id,
+        algo=algo,
+        seed=args.seed,
+        eval_return_mean=float(returns.mean()),
+        eval_return_std=float(returns.std()),
+        normalized_score=score,
+        env_steps=int(env_steps),
+        wall_seconds=round(wall_seconds, 2),
+        sps=env_steps / max(wall_seconds, 1e-9),
+        demos=dict(
+            file=os.path.relpath(os.path.abspath(demos["path"]), root),
+            draw=demos["draw"],
+            episodes=demos["episodes"],
+            episode_returns=demos["episode_returns"],
+            return_mean=demos["expert_return"],
+            file_episodes=demos["file_episodes"],
+            file_return_mean=demos["file_expert_return"],
+            random_return_mean=demos["random_return"],
+            normalized_by="the mean return of the episodes used (of the whole file if none is used)",
+        ),
+        final_eval=dict(
+            episodes=len(returns),
+            env_seeds=[int(s) for s in seeds],
+            returns=[float(r) for r in returns],
+            lengths=[int(n) for n in lengths],
+        ),
+        history=history,
+        steps_to_095=reached[0]["step"] if reached else None,
+        seconds_to_095=reached[0]["wall_seconds"] if reached else None,
+        **extra,
+        args=asdict(args),
+    )
+    with open(f"runs/{run_name}/summary.json", "w") as f:
+        json.dump(summary, f, indent=1)
+    print(
+        f"{algo} {args.env_id} seed={args.seed}: final return {returns.mean():.1f} +- {returns.std():.1f} over "
+        f"{len(returns)} episodes, normalized {score:.3f}, {env_steps} env steps in {wall_seconds:.1f}s "
+        f"({summary['sps']:.0f} SPS) -> runs/{run_name}",
+        flush=True,
+    )
+    return summary
+
+
+# ======================================================================================================================
+# End of the plumbing block.
+# ======================================================================================================================
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(
+        args,
+        counts=(
+            "threads",
+            "total_timesteps",
+            "num_demos",
+            "eval_episodes",
+            "final_eval_episodes",
+            "episodes_per_update",
+            "update_epochs",
+            "batch_episodes",
+        ),
+        counts0=("eval_every",),
+        rates=("learning_rate", "max_grad_norm"),
+    )
+    if args.log_std_min >= LOG_STD_MAX:
+        fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
+    obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
+    demos_path = default_path(args.demos, args.env_id, "demos.npz")
+    demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
+    train_seeds = env_seeds(args.seed, "train", args.episodes_per_update)
+    eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
+    run_name, writer = start_run(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
-    probe = gym.make(args.env_id)
-    obs_space, act_space = probe.observation_space, probe.action_space
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        fail(f"expected a flat Box observation space, found {obs_space}.")
-    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"expected a Box or Discrete action space, found {act_space}.")
-    discrete = isinstance(act_space, gym.spaces.Discrete)
-    obs_dim = int(obs_space.shape[0])
-    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
-    demos_path = args.demos or os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", args.env_id, "demos.npz")
-    demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos)
-    normalize = lambda r: (r - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
-
-    eval_envs = [make_env(args.env_id, args.seed + 10_000 + i)() for i in range(args.eval_episodes)]
-    os.makedirs(f"runs/{run_name}", exist_ok=True)
-    writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    global_step, start_time, first_at_target = 0, time.time(), None
-
     if args.load_model:
-        try:
-            ckpt = torch.load(args.load_model, map_location=device, weights_only=False)
-            c = ckpt["config"]  # the saved network's shape, whatever --hidden-sizes says
-        except Exception as e:
-            fail(f"expected --load-model to be a file saved by asaf.py --save-model, found {args.load_model} ({e}).")
-        if c["env_id"] != args.env_id:
-            fail(f"{args.load_model} holds a policy for {c['env_id']}, expected one for {args.env_id}.")
-        policy = Policy(obs_dim, act_dim, c["hidden_sizes"], discrete, args.log_std_min).to(device)
-        try:
-            policy.load_state_dict(ckpt["policy"])
-        except (KeyError, RuntimeError) as e:  # a file of another script: other layers or keys
-            fail(f"expected a policy saved by {os.path.basename(__file__)} in {args.load_model}, found another network "
-                 f"({' '.join(str(e).split())[:160]}).")
+        ckpt = load_checkpoint(args.load_model, args.env_id)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min).to(device)
+        load_weights(policy, ckpt["policy"], args.load_model)
     else:
         policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
-        if args.track:
-            import wandb
 
-            wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                       config=vars(args), name=run_name, save_code=True)
+    def act_fn(obs):
+        return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
+
+    history, global_step, start_time = [], 0, time.time()
+    if not args.load_model:
         optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
-        e_obs, e_act = torch.as_tensor(demos["obs"], device=device), torch.as_tensor(demos["act"], device=device)
+        # expert episodes are fixed: their boundaries are found once
+        e_obs = torch.as_tensor(demos["observations"], device=device)
+        e_act = torch.as_tensor(demos["actions"], device=device)
         e_starts, e_lens = episode_bounds(demos["ends"])
-        envs = [make_env(args.env_id, args.seed + i)() for i in range(args.episodes_per_update)]
-        B = min(args.batch_size, args.episodes_per_update)
+        envs = [make_env(args.env_id)() for _ in range(args.episodes_per_update)]
+        B = min(args.batch_episodes, args.episodes_per_update)
         labels = torch.cat([torch.ones(B, device=device), torch.zeros(B, device=device)])
-        next_eval, update = args.eval_every, 0
+        next_eval = args.eval_every
+        update = 0
         while global_step < args.total_timesteps:
             update += 1
             if args.anneal_lr:
-                optimizer.param_groups[0]["lr"] = args.learning_rate * max(0.0, 1.0 - global_step / args.total_timesteps)
-            # 1) collect whole episodes with pi_G, the current policy (Algorithm 1, line 3)
-            l_obs, l_act, l_ends, rets, lens = run_episodes(policy, envs, device, seed=args.seed if update == 1 else None)
+                frac = max(0.0, 1.0 - global_step / args.total_timesteps)
+                optimizer.param_groups[0]["lr"] = args.learning_rate * frac
+            # 1) collect whole episodes with pi_G, the current policy (Algorithm 1, line 3); env i starts from its
+            # train seed, then continues its own random stream
+            if update == 1:
+                seeds = train_seeds
+            else:
+                seeds = None
+            l_obs, l_act, l_ends, rets, lens = run_episodes(policy, envs, device, seeds)
             for r, n in zip(rets, lens):
                 global_step += int(n)
                 writer.add_scalar("charts/episodic_return", r, global_step)
                 writer.add_scalar("charts/episodic_length", n, global_step)
-            l_obs, l_act = torch.as_tensor(l_obs, device=device), torch.as_tensor(l_act, device=device)
+            if not discrete:  # the sampled actions outside the action bounds (clipped when stepping)
+                clipped = float(np.mean((l_act < act_space.low) | (l_act > act_space.high)))
+            l_obs = torch.as_tensor(l_obs, device=device)
+            l_act = torch.as_tensor(l_act, device=device)
             l_starts, l_lens = episode_bounds(l_ends)
 
             # 2) log q_pi_G of every learner and expert episode, once, before the update epochs (pi_G is frozen)
             with torch.no_grad():
+                old_out, old_log_std = policy(l_obs)
                 l_old = episode_logp(policy, l_obs, l_act, l_starts, l_lens)
                 e_old = episode_logp(policy, e_obs, e_act, e_starts, e_lens)
 
@@ -315,54 +667,62 @@ if __name__ == "__main__":
             for epoch in range(args.update_epochs):
                 perm = np.random.permutation(len(l_starts))
                 for k in range(len(l_starts) // B):
-                    lb, eb = perm[k * B : (k + 1) * B], np.random.randint(len(e_starts), size=B)
-                    new = torch.cat([episode_logp(policy, e_obs, e_act, e_starts[eb], e_lens[eb]),
-                                     episode_logp(policy, l_obs, l_act, l_starts[lb], l_lens[lb])])
+                    lb = perm[k * B : (k + 1) * B]
+                    eb = np.random.randint(len(e_starts), size=B)
+                    e_new = episode_logp(policy, e_obs, e_act, e_starts[eb], e_lens[eb])
+                    l_new = episode_logp(policy, l_obs, l_act, l_starts[lb], l_lens[lb])
+                    new = torch.cat([e_new, l_new])
                     old = torch.cat([e_old[eb], l_old[lb]])
                     loss = asaf_loss(new, old, labels)
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                     optimizer.step()
+                    policy.bound_log_std_()
             # 4) pi_G <- pi_tilde happens implicitly: the next episodes are collected by the updated policy
-            with torch.no_grad():  # D > 1/2 on expert episodes and < 1/2 on learner episodes of the last minibatch
+
+            # what explains a collapse (docs/asaf.md): D's accuracy on the last minibatch (D > 1/2 on expert episodes,
+            # < 1/2 on learner episodes), how far the update moved pi (KL), its noise, where its mean sits, and how
+            # long the learner's episodes last
+            with torch.no_grad():
                 x = new - old
                 writer.add_scalar("charts/disc_expert_acc", (x[:B] > 0).float().mean().item(), global_step)
                 writer.add_scalar("charts/disc_learner_acc", (x[B:] < 0).float().mean().item(), global_step)
+                kl = policy_kl(policy, l_obs, old_out, old_log_std).item()
+                writer.add_scalar("charts/update_kl", kl, global_step)
+                if discrete:
+                    entropy = -(old_out.exp() * old_out).sum(-1).mean().item()
+                else:
+                    entropy = (old_log_std[0] + 0.5 * np.log(2 * np.pi * np.e)).sum().item()
+                    writer.add_scalar("charts/policy_std", old_log_std[0].exp().mean().item(), global_step)
+                    writer.add_scalar("charts/mean_abs_mu", old_out.abs().mean().item(), global_step)
+                    writer.add_scalar("charts/clipped_action_fraction", clipped, global_step)
+                writer.add_scalar("charts/policy_entropy", entropy, global_step)
+            writer.add_scalar("charts/learner_episode_length", np.mean(lens), global_step)
             writer.add_scalar("losses/asaf_loss", loss.item(), global_step)
-            writer.add_scalar("charts/SPS", int(global_step / (time.time() - start_time)), global_step)
+            sps = int(global_step / (time.time() - start_time))
+            writer.add_scalar("charts/SPS", sps, global_step)
 
-            if global_step >= next_eval or global_step >= args.total_timesteps:
+            if args.eval_every > 0 and (global_step >= next_eval or global_step >= args.total_timesteps):
                 next_eval += args.eval_every
-                returns = run_episodes(policy, eval_envs, device, deterministic=True, seed=args.seed + 10_000)[3]
-                writer.add_scalar("eval/episodic_return", returns.mean(), global_step)
-                writer.add_scalar("eval/normalized_score", normalize(returns.mean()), global_step)
-                if first_at_target is None and normalize(returns.mean()) >= 0.95:
-                    first_at_target = (global_step, time.time() - start_time)
-                print(f"step={global_step} eval_return={returns.mean():.1f} normalized={normalize(returns.mean()):.3f} "
-                      f"loss={loss.item():.3f} sps={int(global_step / (time.time() - start_time))}", flush=True)
-        if args.save_model:
-            config = dict(env_id=args.env_id, discrete=discrete, obs_dim=obs_dim, act_dim=act_dim,
-                          hidden_sizes=list(args.hidden_sizes), algo="asaf")
-            torch.save({"config": config, "policy": policy.state_dict()}, f"runs/{run_name}/asaf.pt")
-    wall = time.time() - start_time
+                returns, _ = evaluate(act_fn, args.env_id, eval_seeds)
+                score = log_evaluation(writer, history, demos, global_step, start_time, returns)
+                print(
+                    f"step={global_step} eval_return={returns.mean():.1f} normalized={score:.3f} "
+                    f"loss={loss.item():.3f} kl={kl:.4f} entropy={entropy:.3f} sps={sps}",
+                    flush=True,
+                )
+        for env in envs:
+            env.close()
+    wall_seconds = time.time() - start_time
+    if args.save_model and not args.load_model:
+        config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes))
+        print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
 
-    # final deterministic evaluation (the number reported in summary.json)
-    if args.capture_video:
-        eval_envs[0] = make_env(args.env_id, args.seed + 10_000, True, run_name)()
-    returns = run_episodes(policy, eval_envs, device, deterministic=True, seed=args.seed + 20_000)[3]
-    score = float(normalize(returns.mean()))
-    writer.add_scalar("eval/episodic_return", returns.mean(), global_step)
-    writer.add_scalar("eval/normalized_score", score, global_step)
-    summary = dict(env_id=args.env_id, algo="asaf", seed=args.seed, eval_return_mean=float(returns.mean()),
-                   eval_return_std=float(returns.std()), normalized_score=score, env_steps=global_step,
-                   wall_seconds=wall, sps=global_step / max(wall, 1e-9), steps_to_095=first_at_target and first_at_target[0],
-                   seconds_to_095=first_at_target and round(first_at_target[1], 2), args=asdict(args))
-    with open(f"runs/{run_name}/summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
-    print(f"asaf {args.env_id} seed={args.seed}: eval return {returns.mean():.1f} +- {returns.std():.1f}, "
-          f"normalized {score:.3f}, {global_step} env steps in {wall:.1f}s ({summary['sps']:.0f} SPS), "
-          f"0.95 first reached at {summary['steps_to_095']} steps / {summary['seconds_to_095']} s -> runs/{run_name}")
-    for e in eval_envs:
-        e.close()
+    # final deterministic evaluation on start states of this seed's own (the number reported in summary.json)
+    final_seeds = env_seeds(args.seed, "final", args.final_eval_episodes)
+    video_dir = f"videos/{run_name}" if args.capture_video else None
+    returns, lengths = evaluate(act_fn, args.env_id, final_seeds, video_dir)
+    writer.add_scalar("eval/final_normalized_score", normalized_score(returns.mean(), demos), global_step)
+    write_summary(run_name, "asaf", args, demos, (returns, lengths, final_seeds), history, global_step, wall_seconds)
     writer.close()
