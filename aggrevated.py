@@ -14,12 +14,14 @@ Data aggregation: the loss needs only states (Q* scores every action), so by def
 so far, as AggreVaTe aggregates; `--no-aggregate` keeps the newest roll-in only (the online step of Alg. 1).
 Expert: `experts/<env-id>/expert.pt`, Q*(s, .) of double DQN (Discrete); min(Q1, Q2)(s, a), SAC mean action (Box).
 """
+
 import json
 import os
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Literal
 
 import gymnasium as gym
@@ -30,15 +32,13 @@ import tyro
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.utils.tensorboard import SummaryWriter
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
-
 
 @dataclass
 class Args:
-    exp_name: str = "aggrevated"
+    exp_name: str = os.path.basename(__file__)[: -len(".py")]
     """the name of this experiment (goes into the run name)"""
     seed: int = 1
-    """seed of the experiment (python, numpy, torch and the envs)"""
+    """seed of the experiment: python, numpy, torch, the demo draw and every env (docs/design.md gives the formula)"""
     torch_deterministic: bool = True
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
     cuda: bool = False
@@ -52,11 +52,11 @@ class Args:
     wandb_entity: str | None = None
     """the wandb entity (team)"""
     capture_video: bool = False
-    """if toggled, record the final evaluation episodes to `videos/<run_name>`"""
+    """if toggled, record the first final-evaluation episode to `videos/<run_name>`"""
     save_model: bool = False
-    """if toggled, save the learned policy to `runs/<run_name>/aggrevated.pt`"""
+    """if toggled, save the learned policy to `runs/<run_name>/aggrevated.pt` (evaluate it again with --load-model)"""
     load_model: str | None = None
-    """path of a saved `aggrevated.pt`: skip training, evaluate it and write the summary"""
+    """path of a saved `aggrevated.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
     total_timesteps: int = 10_000
@@ -64,19 +64,25 @@ class Args:
     learning_rate: float = 1e-3
     """Adam learning rate of the regular-gradient update"""
     expert: str | None = None
-    """expert file with Q* (default: experts/<env-id>/expert.pt next to this script)"""
+    """expert file with Q*, written by expert.py (default: experts/<env-id>/expert.pt next to this script)"""
     demos: str | None = None
-    """demos file (default: experts/<env-id>/demos.npz next to this script), gives R_expert, R_random of the score"""
+    """demonstrations file (default: experts/<env-id>/demos.npz next to this script): the score's reference"""
     num_demos: int = 0
-    """expert episodes whose states are added to the (aggregated) state set before iteration 1 (0: none)"""
+    """expert episodes used, taken from the demonstrations file as --demo-draw says: their states join the state set.
+    With 0, the score's reference is the mean return of the whole file."""
+    demo_draw: Literal["random", "first"] = "random"
+    """'random': --num-demos episodes drawn at random with the run seed (the benchmark's protocol); 'first': the
+    first --num-demos episodes of the file"""
     hidden_sizes: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the learner"""
     eval_episodes: int = 10
-    """episodes of each evaluation of the deterministic learner"""
+    """episodes of each periodic evaluation of the deterministic learner"""
     eval_every: int = 2_000
-    """evaluate every this many env steps (rounded up to whole iterations)"""
+    """evaluate every this many env steps, rounded up to whole iterations (0: only the final evaluation)"""
+    final_eval_episodes: int = 50
+    """episodes of the final evaluation, the number summary.json reports (start states no other seed sees)"""
 
-    # AggreVaTeD
+    # AggreVaTeD specific
     update: Literal["gradient", "natural"] = "gradient"
     """'gradient': regular gradient steps (Adam, Sec. 3.1); 'natural': natural-gradient steps (Sec. 3.2)"""
     aggregate: bool = True
@@ -88,32 +94,34 @@ class Args:
     beta_schedule: Literal["exponential", "linear"] = "exponential"
     """beta_n = beta_decay^(n-1) ('exponential'; beta_decay 0 = pure learner from iteration 2) or 1 -> 0 ('linear')"""
     beta_decay: float = 0.5
-    """p of the exponential schedule"""
+    """p of the exponential schedule, in [0, 1]"""
     beta_fraction: float = 0.5
-    """fraction of the iterations over which the linear schedule reaches 0"""
+    """fraction of the iterations over which the linear schedule reaches 0, in [0, 1]"""
     gradient_steps: int | None = None
     """updates per roll-in: Adam minibatch steps ('gradient', default 200) or natural steps ('natural', default 10)"""
     batch_size: int = 256
-    """minibatch size of the regular-gradient steps (natural steps use the whole roll-in, at most 2048 states)"""
+    """states per minibatch of the regular-gradient steps (a natural step uses up to 2048 states of the roll-in)"""
     max_kl: float = 0.01
     """natural gradient: KL(pi_old || pi_new) of one step (sets the step size eta of Sec. 3.2)"""
 
 
-def make_env(env_id, seed, capture_video=False, run_name=""):
+NATURAL_BATCH = 2048  # states of one natural step: enough to estimate g and the Fisher F
+DEFAULT_GRADIENT_STEPS = {"gradient": 200, "natural": 10}
+
+
+def make_env(env_id):
     def thunk():
-        env = gym.make(env_id, render_mode="rgb_array") if capture_video else gym.make(env_id)
-        if capture_video:
-            env = gym.wrappers.RecordVideo(env, f"videos/{run_name}", episode_trigger=lambda i: True)
-        env = gym.wrappers.RecordEpisodeStatistics(env)
-        env.action_space.seed(seed)
-        return env
+        return gym.wrappers.RecordEpisodeStatistics(gym.make(env_id))
 
     return thunk
 
 
-def mlp(in_dim, out_dim, hidden_sizes):  # same layer layout as expert.py's mlp, so its state dicts load
+def mlp(in_dim, out_dim, hidden_sizes):
+    """Linear-ReLU layers: the layer layout of expert.py's mlp, so that its state dicts load."""
     dims = [in_dim, *hidden_sizes]
-    layers = [m for a, b in zip(dims, dims[1:]) for m in (nn.Linear(a, b), nn.ReLU())]
+    layers = []
+    for a, b in zip(dims, dims[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
     return nn.Sequential(*layers, nn.Linear(dims[-1], out_dim))
 
 
@@ -170,40 +178,68 @@ class Policy(nn.Module):
         return self.squash(d.mean if deterministic else d.sample())
 
 
-def fail(msg):
-    sys.exit(f"aggrevated.py: {msg}")
-
-
 def load_expert(path, env_id, discrete, obs_dim, act_dim, device):
-    """Rebuild the expert from expert.pt; returns (expert_action(obs), q_star(obs, action or None)): Discrete q_star(s)
-    is Q*(s, .) for all actions; Box q_star(s, a) = min(Q1, Q2)(s, a), SAC's own pessimistic estimate."""
-    if not os.path.exists(path):
-        fail(f"expected an expert file at {path}, found no such file (train one with expert.py).")
+    """Rebuild the expert from an expert.pt of expert.py; returns (expert_action(obs), q_star(obs, action or None)):
+    Discrete q_star(s) is Q*(s, .) for all actions; Box q_star(s, a) = min(Q1, Q2)(s, a), SAC's own pessimistic
+    estimate. Anything else (a missing file, a demos file, a learner's checkpoint, an expert for another env or
+    without the networks AggreVaTeD needs) ends in one sentence."""
+    what = "--expert to be an expert.pt written by expert.py"
+    if not os.path.isfile(path):
+        fail(f"expected {what}, found no such file at {path} (train one with expert.py).")
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
-        cfg = ckpt["config"]
-    except Exception as e:  # noqa: BLE001 -- any unreadable file gets the same one-sentence answer
-        fail(f"{path} is not an expert.pt written by expert.py ({type(e).__name__}: {e}).")
+        ckpt = torch.load(path, map_location=device, weights_only=True)  # state dicts and a config of plain types
+    except Exception as e:  # a demos .npz, a text file, a pickle of something else
+        fail(f"expected {what}, found a file torch cannot read as one at {path} ({type(e).__name__}).")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict):
+        fail(f"expected {what}, found another kind of file at {path}.")
+    cfg = ckpt["config"]
+    if "script" in cfg:  # the config of a learner's --save-model checkpoint names its script
+        fail(f"expected {what}, found a checkpoint of {cfg['script']} --save-model at {path}.")
     if cfg.get("env_id") != env_id:
-        fail(f"{path} is an expert for {cfg.get('env_id')}, expected one for {env_id}.")
-    need = ("q",) if discrete else ("actor", "q1", "q2")
-    missing = [k for k in need if k not in ckpt]
-    if missing:
-        fail(f"{path} lacks the expert's {' and '.join(missing)} network(s); AggreVaTeD needs Q*(s, a) "
-             f"({', '.join(need)}).")
-    if discrete:
-        q = QNetwork(obs_dim, act_dim, cfg["hidden_sizes"])
-        q.load_state_dict(ckpt["q"])
-        q.to(device).requires_grad_(False)
-        return (lambda x: q(x).argmax(-1)), (lambda x, a=None: q(x))
-    actor = Actor(obs_dim, act_dim, cfg["hidden_sizes"], np.array(cfg["action_low"]), np.array(cfg["action_high"]))
-    actor.load_state_dict(ckpt["actor"])
-    q1, q2 = (QNetwork(obs_dim + act_dim, 1, cfg["hidden_sizes"]) for _ in range(2))
-    q1.load_state_dict(ckpt["q1"])
-    q2.load_state_dict(ckpt["q2"])
-    for net in (actor, q1, q2):
+        fail(f"expected an expert for {env_id}, found one for {cfg.get('env_id')} at {path}.")
+    kind = "Discrete" if discrete else "Box"
+    nets = ["q"] if discrete else ["actor", "q1", "q2"]
+    if any(k not in ckpt for k in nets):
+        fail(
+            f"expected {path} to hold the {kind} expert's {', '.join(nets)} networks (AggreVaTeD needs Q*(s, a)), "
+            f"found only {list(ckpt)}."
+        )
+    keys = ["hidden_sizes"] if discrete else ["hidden_sizes", "action_low", "action_high"]
+    if any(k not in cfg for k in keys):
+        fail(f"expected the config of {path} to hold {keys}, found {list(cfg)}.")
+    try:
+        if discrete:  # the DQN expert: argmax_a Q*(s, a)
+            q = QNetwork(obs_dim, act_dim, cfg["hidden_sizes"])
+            q.load_state_dict(ckpt["q"])
+            q.to(device).requires_grad_(False)
+
+            def expert_action(x):
+                return q(x).argmax(-1)
+
+            def q_star(x, a=None):
+                return q(x)
+
+            return expert_action, q_star
+        low = np.array(cfg["action_low"])
+        high = np.array(cfg["action_high"])
+        actor = Actor(obs_dim, act_dim, cfg["hidden_sizes"], low, high)
+        actor.load_state_dict(ckpt["actor"])
+        q1 = QNetwork(obs_dim + act_dim, 1, cfg["hidden_sizes"])
+        q2 = QNetwork(obs_dim + act_dim, 1, cfg["hidden_sizes"])
+        q1.load_state_dict(ckpt["q1"])
+        q2.load_state_dict(ckpt["q2"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:  # networks of another shape
+        fail(
+            f"expected {path} to hold an expert for {obs_dim} observations and {act_dim} actions, found another "
+            f"({' '.join(str(e).split())[:160]})."
+        )
+    for net in (actor, q1, q2):  # frozen: gradients flow through them into the learner's action only
         net.to(device).requires_grad_(False)
-    return actor.deterministic, (lambda x, a: torch.min(q1(x, a), q2(x, a)).squeeze(-1))
+
+    def q_star(x, a):
+        return torch.min(q1(x, a), q2(x, a)).squeeze(-1)
+
+    return actor.deterministic, q_star
 
 
 def aggrevated_loss(policy, obs, q_star, expert_action):
@@ -218,11 +254,16 @@ def aggrevated_loss(policy, obs, q_star, expert_action):
 
 def conjugate_gradient(fvp, b, iters, tol=1e-10):
     """Solve F x = b with only F-vector products (F symmetric positive definite)."""
-    x, r, p, rr = torch.zeros_like(b), b.clone(), b.clone(), b @ b
+    x = torch.zeros_like(b)
+    r = b.clone()  # residual b - F x
+    p = b.clone()  # search direction
+    rr = r @ r
     for _ in range(iters):
         fp = fvp(p)
         alpha = rr / (p @ fp)
-        x, r, rr_old = x + alpha * p, r - alpha * fp, rr
+        x = x + alpha * p
+        r = r - alpha * fp
+        rr_old = rr
         rr = r @ r
         if rr < tol:
             break
@@ -242,7 +283,9 @@ def natural_gradient_step(policy, obs, loss_fn, max_kl, cg_iters=10, damping=0.1
     with torch.no_grad():
         old = policy.base_dist(obs)  # pi_old, held fixed
     kl = torch.distributions.kl_divergence(old, policy.base_dist(obs))
-    kl = (kl if policy.discrete else kl.sum(-1)).mean()
+    if not policy.discrete:
+        kl = kl.sum(-1)  # independent action dimensions
+    kl = kl.mean()
     grad_kl = parameters_to_vector(torch.autograd.grad(kl, params, create_graph=True))
 
     def fvp(v):
@@ -253,39 +296,6 @@ def natural_gradient_step(policy, obs, loss_fn, max_kl, cg_iters=10, damping=0.1
     with torch.no_grad():
         vector_to_parameters(parameters_to_vector(params) - eta * x, params)
     return loss.detach()
-
-
-def load_demos(path, env_id, obs_dim, discrete, act_dim, num_demos):
-    """Check the demos file against the env; returns (expert_return_mean, random_return_mean, obs, actions) where
-    obs/actions hold the first `num_demos` episodes."""
-    if not os.path.exists(path):
-        fail(f"expected a demonstrations file at {path}, found no such file.")
-    keys = ("observations", "actions", "terminations", "truncations", "env_id", "expert_return_mean",
-            "random_return_mean")
-    try:
-        d = np.load(path, allow_pickle=False)
-        missing = [k for k in keys if k not in d.files]
-    except Exception as e:  # noqa: BLE001
-        fail(f"{path} is not a valid .npz demonstrations file ({type(e).__name__}).")
-    if missing:
-        fail(f"{path} lacks the keys {missing} of a demonstrations file.")
-    if str(d["env_id"]) != env_id:
-        fail(f"{path} holds demonstrations for {d['env_id']}, expected {env_id}.")
-    obs, act = d["observations"], d["actions"]
-    if obs.ndim != 2 or obs.shape[1] != obs_dim:
-        fail(f"{path} has observations of shape {obs.shape[1:]}, expected ({obs_dim},).")
-    if discrete != (act.ndim == 1 and np.issubdtype(act.dtype, np.integer)):
-        fail(f"{path} has {'continuous' if discrete else 'discrete'} actions, expected "
-             f"{'discrete' if discrete else 'continuous'} ones for {env_id}.")
-    if not discrete and act.shape[1:] != (act_dim,):
-        fail(f"{path} has actions of shape {act.shape[1:]}, expected ({act_dim},).")
-    ends = np.flatnonzero(d["terminations"] | d["truncations"])
-    if len(ends) == 0 or ends[-1] != len(obs) - 1:
-        fail(f"{path} ends in the middle of an episode (truncated file), expected whole episodes.")
-    if num_demos > len(ends):
-        fail(f"--num-demos {num_demos} asks for more episodes than the {len(ends)} in {path}.")
-    n = ends[num_demos - 1] + 1 if num_demos > 0 else 0
-    return float(d["expert_return_mean"]), float(d["random_return_mean"]), obs[:n], act[:n]
 
 
 def beta_at(iteration, schedule, decay, fraction, num_iterations):
@@ -302,149 +312,516 @@ def mix(expert_action, learner_action, beta, rng):
     return np.where(mask, expert_action, learner_action), use_expert
 
 
-def normalized_score(ret, expert_ret, random_ret):
-    return (ret - random_ret) / (expert_ret - random_ret)
+# ======================================================================================================================
+# Plumbing: the seams every learner shares (docs/design.md, "The plumbing contract"). This block is pasted byte for
+# byte into bc.py, gail_ppo.py, asaf.py, asaf_w.py, dagger.py and aggrevated.py; tests/test_plumbing.py checks that the
+# copies are identical. Read the algorithm above first: nothing below is specific to it.
+# ======================================================================================================================
+SCRIPT = os.path.basename(__file__)
+ENV_SEED_STRIDE = 10_000  # env seeds per run seed and purpose (at most this many envs or episodes of one kind)
+MAX_SEED = 100_000  # run seeds 0 .. MAX_SEED - 1 keep the three ranges of env_seeds apart
+ENV_SEED_BASE = {"train": 0, "eval": 1_000_000_000, "final": 2_000_000_000}
 
 
-def evaluate(policy, env_id, n, seed, device, capture_video=False, run_name=""):
-    """Returns of n episodes of the deterministic learner (its actions already lie in the box), side by side."""
-    envs = gym.vector.SyncVectorEnv([make_env(env_id, seed + i, capture_video and i == 0, run_name) for i in range(n)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    obs, _ = envs.reset(seed=[seed + i for i in range(n)])
-    returns, done = np.zeros(n), np.zeros(n, bool)
-    while not done.all():
-        with torch.no_grad():
-            a = policy.act(torch.as_tensor(obs, dtype=torch.float32, device=device), deterministic=True).cpu().numpy()
-        obs, r, term, trunc, _ = envs.step(a)
-        returns += r * ~done
-        done |= term | trunc
-    envs.close()
-    return returns
+def fail(msg):
+    """Stop with one sentence that names what was expected and what was found: no traceback, nothing overwritten."""
+    sys.exit(f"{SCRIPT}: {msg}")
 
 
-if __name__ == "__main__":
-    args = tyro.cli(Args)
+def env_seeds(seed, purpose, n):
+    """The env seeds of a run, one formula in every script: ENV_SEED_BASE[purpose] + 10_000 * seed + i, i < n.
+
+    'train' seeds the training envs, 'eval' the periodic evaluations (the same start states each time, so the curve
+    compares like with like), 'final' the final evaluation that summary.json reports. The three ranges never meet,
+    and two run seeds never share an env seed, so the seeds of one benchmark cell are judged on disjoint start states.
+    """
+    if n > ENV_SEED_STRIDE:
+        fail(f"expected at most {ENV_SEED_STRIDE} {purpose} envs or episodes, found {n}.")
+    return [ENV_SEED_BASE[purpose] + ENV_SEED_STRIDE * seed + i for i in range(n)]
+
+
+def check_args(args, counts=(), counts0=(), rates=(), fractions=()):
+    """Check the numeric flags as they are read: `counts` are integers >= 1, `counts0` integers >= 0, `rates` finite
+    and > 0, `fractions` in [0, 1]; every float flag is finite, every hidden size >= 1, the seed in 0..MAX_SEED - 1."""
+
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    values = vars(args)
+    for name, value in values.items():
+        if isinstance(value, float) and not np.isfinite(value):
+            fail(f"expected {flag(name)} to be a finite number, found {value}.")
+    for name in counts:
+        if values[name] < 1:
+            fail(f"expected {flag(name)} >= 1, found {values[name]}.")
+    for name in counts0:
+        if values[name] < 0:
+            fail(f"expected {flag(name)} >= 0, found {values[name]}.")
+    for name in rates:
+        if not values[name] > 0:
+            fail(f"expected {flag(name)} > 0, found {values[name]}.")
+    for name in fractions:
+        if not 0.0 <= values[name] <= 1.0:
+            fail(f"expected {flag(name)} in [0, 1], found {values[name]}.")
+    if "hidden_sizes" in values and (len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1):
+        fail(f"expected --hidden-sizes to be one or more layer sizes >= 1, found {list(args.hidden_sizes)}.")
+    if not 0 <= args.seed < MAX_SEED:
+        fail(f"expected --seed in 0..{MAX_SEED - 1}, found {args.seed}.")
+
+
+def env_spaces(env_id):
+    """Observation and action space of `env_id`, checked: a registered id, a flat Box observation, a Box or Discrete
+    action. Returns (obs_space, act_space, discrete, obs_dim, act_dim); act_dim is the number of actions if Discrete."""
     try:
-        gym.spec(args.env_id)
+        gym.spec(env_id)
     except gym.error.Error:
-        fail(f"--env-id {args.env_id!r} is not a registered gymnasium environment (e.g. CartPole-v1, Pendulum-v1).")
+        fail(f"expected --env-id to be a registered gymnasium environment (e.g. CartPole-v1), found {env_id!r}.")
+    try:
+        probe = gym.make(env_id)
+    except Exception as e:  # a missing extra (box2d, mujoco) or a broken env
+        fail(f"expected gymnasium to build {env_id}, found it cannot ({type(e).__name__}: {e}).")
+    obs_space, act_space = probe.observation_space, probe.action_space
+    probe.close()
+    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
+        fail(f"expected a flat Box observation space, found {obs_space} in {env_id}.")
+    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
+        fail(f"expected a Box or Discrete action space, found {act_space} in {env_id}.")
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    act_dim = int(act_space.n) if discrete else int(np.prod(act_space.shape))
+    return obs_space, act_space, discrete, int(obs_space.shape[0]), act_dim
+
+
+def default_path(path, env_id, name):
+    """`path`, or experts/<env-id>/<name> next to this script when `path` is None."""
+    if path is not None:
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", env_id, name)
+
+
+def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
+    """Read a demonstrations file (docs/design.md, "Demonstrations") and keep `num_demos` of its episodes.
+
+    draw 'random' takes num_demos episodes at random, the draw seeded by the run seed; 'first' the first num_demos.
+    Every check ends in one sentence: the file, its keys, the env id, shapes, action type and range, finite values,
+    complete episodes and the count. Returns a dict: observations, actions, ends (True at each episode's last
+    transition) of the episodes used, in file order; `episodes` (their indices in the file) and `episode_returns`;
+    `expert_return` (the mean return of the episodes used, or of the whole file if none are used: the normalized
+    score's reference); `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
+    """
+    if not os.path.isfile(path):
+        fail(f"expected a demonstrations file at {path}, found no such file (record one with expert.py).")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except Exception as e:  # a truncated file, a pickle, a text file
+        fail(f"expected {path} to be a .npz demonstrations file, found a file numpy cannot read ({type(e).__name__}).")
+    keys = ["observations", "actions", "terminations", "truncations", "env_id", "random_return_mean"]
+    missing = [k for k in keys if k not in data]
+    if missing or ("episode_returns" not in data and "rewards" not in data):
+        fail(f"expected {path} to hold {keys} and episode_returns or rewards, found {sorted(data)}.")
+    if str(data["env_id"]) != env_id:
+        fail(f"expected demonstrations for {env_id}, found demonstrations for {data['env_id']} in {path}.")
+    obs, act = data["observations"], data["actions"]
+    ends = data["terminations"].astype(bool) | data["truncations"].astype(bool)
+    if obs.shape[1:] != obs_space.shape:
+        fail(f"expected observations of shape {obs_space.shape} for {env_id}, found {obs.shape[1:]} in {path}.")
+    if not len(act) == len(ends) == len(obs):
+        fail(
+            f"expected as many actions and episode flags as observations, found {len(act)}, {len(ends)} and "
+            f"{len(obs)} in {path}."
+        )
+    discrete = isinstance(act_space, gym.spaces.Discrete)
+    if discrete != (act.ndim == 1 and np.issubdtype(act.dtype, np.integer)):
+        kind = "integer actions of shape (N,)" if discrete else f"float actions of shape (N, {act_space.shape[0]})"
+        fail(f"expected {kind} for {env_id}, found {act.dtype} actions of shape {act.shape} in {path}.")
+    if not discrete and act.shape[1:] != act_space.shape:
+        fail(f"expected actions of shape {act_space.shape} for {env_id}, found {act.shape[1:]} in {path}.")
+    if not np.all(np.isfinite(obs)) or not np.all(np.isfinite(act)):
+        fail(f"expected finite observations and actions, found NaN or infinite values in {path}.")
+    if discrete:
+        low, high = 0, act_space.n - 1
+    else:
+        low, high = act_space.low, act_space.high
+    if len(act) and (np.any(act < low - 1e-5) or np.any(act > high + 1e-5)):
+        fail(
+            f"expected actions within the action space {act_space} of {env_id}, found actions from {act.min()} to "
+            f"{act.max()} in {path}."
+        )
+    end_idx = np.flatnonzero(ends)
+    if len(end_idx) == 0 or end_idx[-1] != len(obs) - 1:
+        fail(f"expected {path} to end with a complete episode (a termination or truncation), found it cut short.")
+    starts = np.concatenate([[0], end_idx[:-1] + 1])
+    if "episode_returns" in data:
+        returns = data["episode_returns"].astype(np.float64).reshape(-1)
+    else:
+        returns = np.add.reduceat(data["rewards"].astype(np.float64), starts)
+    random_return = float(data["random_return_mean"])
+    if len(returns) != len(end_idx):
+        fail(
+            f"expected one episode return per episode, found {len(returns)} returns for {len(end_idx)} episodes "
+            f"in {path}."
+        )
+    if not np.all(np.isfinite(returns)) or not np.isfinite(random_return):
+        fail(f"expected finite episode returns and random_return_mean, found NaN or infinite values in {path}.")
+    if not 0 <= num_demos <= len(end_idx):
+        fail(f"expected --num-demos in 1..{len(end_idx)} (the episodes in {path}), found {num_demos}.")
+    if draw == "random":
+        episodes = np.sort(np.random.default_rng(seed).choice(len(end_idx), num_demos, replace=False))
+    else:
+        episodes = np.arange(num_demos)
+    keep = np.zeros(len(obs), bool)
+    for e in episodes:
+        keep[starts[e] : end_idx[e] + 1] = True
+    used_returns = returns[episodes]
+    if num_demos > 0:
+        expert_return = float(used_returns.mean())
+    else:
+        expert_return = float(returns.mean())
+    if not expert_return > random_return:
+        fail(
+            f"expected the demonstrations to return more than a random policy ({random_return:.1f}), found "
+            f"{expert_return:.1f} in {path}."
+        )
+    return dict(
+        observations=obs[keep].astype(np.float32),
+        actions=act[keep],
+        ends=ends[keep],
+        path=path,
+        draw=draw,
+        episodes=[int(e) for e in episodes],
+        episode_returns=[float(r) for r in used_returns],
+        expert_return=expert_return,
+        file_expert_return=float(returns.mean()),
+        random_return=random_return,
+        file_episodes=len(end_idx),
+    )
+
+
+def normalized_score(ret, demos):
+    """(R - R_random) / (R_expert - R_random), R_expert the mean return of the demonstrations actually used."""
+    return (ret - demos["random_return"]) / (demos["expert_return"] - demos["random_return"])
+
+
+def evaluate(act_fn, env_id, seeds, video_dir=None):
+    """One episode per env seed, stepped as one batch. act_fn maps a float32 batch of observations (B, obs_dim) to
+    the deterministic actions (a numpy array); Box actions are clipped to the action space only to step the env.
+    With video_dir, the first episode is recorded there. Returns the episodes' returns and lengths."""
+    envs = []
+    for i, s in enumerate(seeds):
+        if video_dir and i == 0:
+            env = gym.wrappers.RecordVideo(gym.make(env_id, render_mode="rgb_array"), video_dir)
+        else:
+            env = gym.make(env_id)
+        env.action_space.seed(s)
+        envs.append(env)
+    obs = np.stack([env.reset(seed=s)[0] for env, s in zip(envs, seeds)]).astype(np.float32)
+    returns, lengths = np.zeros(len(envs)), np.zeros(len(envs), int)
+    active = np.ones(len(envs), bool)
+    while active.any():
+        ids = np.flatnonzero(active)
+        actions = act_fn(obs[ids])
+        for i, a in zip(ids, actions):
+            if isinstance(envs[i].action_space, gym.spaces.Box):
+                a = np.clip(a, envs[i].action_space.low, envs[i].action_space.high)
+            o, r, term, trunc, _ = envs[i].step(a)
+            obs[i] = o
+            returns[i] += float(r)
+            lengths[i] += 1
+            active[i] = not (term or trunc)
+    for env in envs:
+        env.close()  # RecordVideo writes its file on close
+    return returns, lengths
+
+
+def log_evaluation(writer, history, demos, step, start_time, returns):
+    """Log one periodic evaluation to TensorBoard and to the run's history (summary.json); returns the score."""
+    score = float(normalized_score(returns.mean(), demos))
+    writer.add_scalar("eval/episodic_return", returns.mean(), step)
+    writer.add_scalar("eval/normalized_score", score, step)
+    history.append(
+        dict(
+            step=int(step),
+            wall_seconds=round(time.time() - start_time, 2),
+            return_mean=float(returns.mean()),
+            normalized_score=score,
+        )
+    )
+    return score
+
+
+def start_run(args):
+    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer)."""
     run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
-    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-
-    envs = gym.vector.SyncVectorEnv([make_env(args.env_id, args.seed + i) for i in range(args.num_envs)],
-                                    autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
-    obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    if not isinstance(obs_space, gym.spaces.Box) or len(obs_space.shape) != 1:
-        fail(f"expected a flat Box observation space, found {obs_space}.")
-    if not isinstance(act_space, (gym.spaces.Box, gym.spaces.Discrete)):
-        fail(f"expected a Box or Discrete action space, found {act_space}.")
-    discrete = isinstance(act_space, gym.spaces.Discrete)
-    obs_dim, act_dim = int(obs_space.shape[0]), int(act_space.n) if discrete else int(np.prod(act_space.shape))
-    demos_path = args.demos or os.path.join(ROOT, "experts", args.env_id, "demos.npz")
-    expert_ret, random_ret, demo_obs, _ = load_demos(demos_path, args.env_id, obs_dim, discrete, act_dim,
-                                                     args.num_demos)
-    bounds = (None, None) if discrete else (act_space.low, act_space.high)
-    policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, *bounds).to(device)
-
     if args.track:
         import wandb
 
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            save_code=True,
+        )
     writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
-    start_time, global_step, n_states = time.time(), 0, 0
-    if args.load_model:
-        try:  # a missing file, another env's or script's file, or other --hidden-sizes than the saved policy's
-            state = torch.load(args.load_model, map_location=device, weights_only=False)
-            if state.get("env_id") != args.env_id:
-                raise ValueError(f"a policy for {state.get('env_id')}")
-            policy.load_state_dict(state["policy"])
-        except Exception as e:
-            fail(f"expected --load-model to be a {args.env_id} policy saved by aggrevated.py --save-model with the same "
-                 f"--hidden-sizes, found {args.load_model} ({' '.join(str(e).split())[:160]}).")
-    else:
-        expert_path = args.expert or os.path.join(ROOT, "experts", args.env_id, "expert.pt")
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
+    return run_name, writer
+
+
+def save_checkpoint(run_name, config, policy, **extra):
+    """Save {"config": {...}, "policy": state_dict, **extra} as runs/<run_name>/<script>.pt; `config` holds what
+    rebuilds the network (env_id, sizes, ...), `extra` tensors such as observation statistics."""
+    path = f"runs/{run_name}/{SCRIPT[: -len('.py')]}.pt"
+    torch.save({"config": dict(config, script=SCRIPT), "policy": policy.state_dict(), **extra}, path)
+    return path
+
+
+def load_checkpoint(path, env_id):
+    """Read a checkpoint that this script saved for `env_id`; anything else ends in one sentence."""
+    what = f"--load-model to be a checkpoint saved by {SCRIPT} --save-model"
+    if not os.path.isfile(path):
+        fail(f"expected {what}, found no such file at {path}.")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a demos file, a text file, a pickle of something else
+        fail(f"expected {what}, found a file torch cannot read as one at {path} ({type(e).__name__}).")
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("config"), dict) or "policy" not in ckpt:
+        fail(f"expected {what}, found another kind of file at {path}.")
+    if ckpt["config"].get("script") != SCRIPT:
+        fail(f"expected {what}, found a checkpoint of {ckpt['config'].get('script', 'another script')} at {path}.")
+    if ckpt["config"].get("env_id") != env_id:
+        fail(f"expected a checkpoint for {env_id}, found one for {ckpt['config'].get('env_id')} at {path}.")
+    return ckpt
+
+
+def load_weights(module, state, path):
+    """module.load_state_dict(state), or one sentence if the saved network has another shape."""
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError) as e:
+        fail(f"expected {path} to hold this script's network, found another ({' '.join(str(e).split())[:160]}).")
+
+
+def write_summary(run_name, algo, args, demos, final, history, env_steps, wall_seconds, **extra):
+    """Write runs/<run_name>/summary.json (docs/design.md, "summary.json") and print it as one line.
+
+    final = (returns, lengths, env seeds) of the final evaluation; wall_seconds is the training time (the final
+    evaluation excluded) in every script; sps = env_steps / wall_seconds."""
+    returns, lengths, seeds = final
+    score = float(normalized_score(returns.mean(), demos))
+    reached = [h for h in history if h["normalized_score"] >= 0.95]
+    root = os.path.dirname(os.path.abspath(__file__))
+    summary = dict(
+        env_id=args.env_id,
+        algo=algo,
+        seed=args.seed,
+        eval_return_mean=float(returns.mean()),
+        eval_return_std=float(returns.std()),
+        normalized_score=score,
+        env_steps=int(env_steps),
+        wall_seconds=round(wall_seconds, 2),
+        sps=env_steps / max(wall_seconds, 1e-9),
+        demos=dict(
+            file=os.path.relpath(os.path.abspath(demos["path"]), root),
+            draw=demos["draw"],
+            episodes=demos["episodes"],
+            episode_returns=demos["episode_returns"],
+            return_mean=demos["expert_return"],
+            file_episodes=demos["file_episodes"],
+            file_return_mean=demos["file_expert_return"],
+            random_return_mean=demos["random_return"],
+            normalized_by="the mean return of the episodes used (of the whole file if none is used)",
+        ),
+        final_eval=dict(
+            episodes=len(returns),
+            env_seeds=[int(s) for s in seeds],
+            returns=[float(r) for r in returns],
+            lengths=[int(n) for n in lengths],
+        ),
+        history=history,
+        steps_to_095=reached[0]["step"] if reached else None,
+        seconds_to_095=reached[0]["wall_seconds"] if reached else None,
+        **extra,
+        args=asdict(args),
+    )
+    with open(f"runs/{run_name}/summary.json", "w") as f:
+        json.dump(summary, f, indent=1)
+    print(
+        f"{algo} {args.env_id} seed={args.seed}: final return {returns.mean():.1f} +- {returns.std():.1f} over "
+        f"{len(returns)} episodes, normalized {score:.3f}, {env_steps} env steps in {wall_seconds:.1f}s "
+        f"({summary['sps']:.0f} SPS) -> runs/{run_name}",
+        flush=True,
+    )
+    return summary
+
+
+# ======================================================================================================================
+# End of the plumbing block.
+# ======================================================================================================================
+
+
+if __name__ == "__main__":
+    args = tyro.cli(Args)
+    check_args(
+        args,
+        counts=(
+            "threads",
+            "total_timesteps",
+            "eval_episodes",
+            "final_eval_episodes",
+            "num_envs",
+            "steps_per_iteration",
+            "batch_size",
+        ),
+        counts0=("num_demos", "eval_every"),
+        rates=("learning_rate", "max_kl"),
+        fractions=("beta_decay", "beta_fraction"),
+    )
+    if args.gradient_steps is not None and args.gradient_steps < 1:  # None: the default of --update
+        fail(f"expected --gradient-steps >= 1 (or left out for the default of --update), found {args.gradient_steps}.")
+    if args.steps_per_iteration < args.num_envs:
+        fail(
+            f"expected --steps-per-iteration >= --num-envs {args.num_envs} (every env steps at least once an "
+            f"iteration), found {args.steps_per_iteration}."
+        )
+    obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
+    demos_path = default_path(args.demos, args.env_id, "demos.npz")
+    demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
+    if not args.load_model:  # read before start_run, so that a wrong --expert leaves no run directory behind
+        expert_path = default_path(args.expert, args.env_id, "expert.pt")
         expert_act, q_star = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)
+    run_name, writer = start_run(args)
+
+    # the action bounds of the tanh squashing come from the env, with or without --load-model
+    if discrete:
+        low, high = None, None
+    else:
+        low, high = act_space.low, act_space.high
+    if args.load_model:
+        ckpt = load_checkpoint(args.load_model, args.env_id)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, low, high).to(device)
+        load_weights(policy, ckpt["policy"], args.load_model)
+    else:
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, low, high).to(device)
+
+    def act_fn(obs):
+        with torch.no_grad():
+            return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
+
+    eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
+    history, global_step, n_states, start_time = [], 0, 0, time.time()
+    if not args.load_model:
+        if args.gradient_steps is None:
+            gradient_steps = DEFAULT_GRADIENT_STEPS[args.update]
+        else:
+            gradient_steps = args.gradient_steps
         optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
-        # the states the loss runs over: the newest roll-in (AggreVaTeD) or all of them (--aggregate, AggreVaTe)
-        capacity = len(demo_obs) + args.total_timesteps + args.num_envs
+        # the states the loss runs over: the newest roll-in (AggreVaTeD) or all of them (--aggregate, AggreVaTe);
+        # preallocated, starting with the states of the --num-demos expert episodes, if any
+        n_demo = len(demos["observations"])
+        capacity = n_demo + args.total_timesteps + args.num_envs
         S = np.zeros((capacity, obs_dim), np.float32)
-        S[: len(demo_obs)], n_states = demo_obs, len(demo_obs)
+        S[:n_demo] = demos["observations"]
+        n_states = n_demo
+
+        # SAME_STEP autoreset: the obs returned with a done is already the next episode's first obs, so no terminal
+        # observation is ever stored or acted on
+        envs = gym.vector.SyncVectorEnv(
+            [make_env(args.env_id) for _ in range(args.num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+        )
+        obs, _ = envs.reset(seed=env_seeds(args.seed, "train", args.num_envs))
         num_iterations = -(-args.total_timesteps // args.steps_per_iteration)
         steps_per_env = max(1, args.steps_per_iteration // args.num_envs)
-        obs, _ = envs.reset(seed=[args.seed + i for i in range(args.num_envs)])
         next_eval = args.eval_every
         for iteration in range(1, num_iterations + 1):
             # Alg. 1 line 3: pi_hat_n = beta_n pi* + (1 - beta_n) pi_theta_n
             beta = beta_at(iteration, args.beta_schedule, args.beta_decay, args.beta_fraction, num_iterations)
-            first, n_expert, n_steps = n_states, 0, 0
+            first = n_states  # where this roll-in's states begin
+            n_expert = 0
+            n_steps = 0
             for _ in range(steps_per_env):  # line 4: roll in with pi_hat_n
                 if global_step >= args.total_timesteps:
                     break
                 with torch.no_grad():
                     x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                     a_star = expert_act(x).cpu().numpy()
-                    a_learner = policy.act(x).cpu().numpy()
-                action, used = mix(a_star, a_learner, beta, np.random)  # seeded above
-                S[n_states: n_states + args.num_envs] = obs
+                    a_learner = policy.act(x).cpu().numpy()  # sampled: roll-ins explore around the learner's mean
+                action, used = mix(a_star, a_learner, beta, np.random)  # np.random is seeded by start_run
+                S[n_states : n_states + args.num_envs] = obs
                 n_states += args.num_envs
-                n_expert, n_steps = n_expert + used.sum(), n_steps + args.num_envs
-                obs, _, term, trunc, info = envs.step(action)
+                n_expert += used.sum()
+                n_steps += args.num_envs
+                obs, _, term, trunc, info = envs.step(action)  # both actions already lie in the box
                 global_step += args.num_envs
                 if "final_info" in info:
                     ep = info["final_info"]["episode"]
                     for i in np.flatnonzero(info["final_info"]["_episode"]):
                         writer.add_scalar("charts/episodic_return", ep["r"][i], global_step)
                         writer.add_scalar("charts/episodic_length", ep["l"][i], global_step)
+
             # lines 5-6: descent direction from Q* on the roll-in's states, then the update
-            lo = 0 if args.aggregate or iteration == 1 else first  # iteration 1 also keeps the demo states, if any
-            for _ in range(args.gradient_steps or (200 if args.update == "gradient" else 10)):
-                n = args.batch_size if args.update == "gradient" else min(2048, n_states - lo)
-                b_obs = torch.as_tensor(S[np.random.randint(lo, n_states, n)], device=device)
-                if args.update == "gradient":
+            if args.aggregate or iteration == 1:
+                lo = 0  # every state so far (iteration 1 also keeps the demo states, if any)
+            else:
+                lo = first  # the newest roll-in only
+            for _ in range(gradient_steps):
+                if args.update == "gradient":  # Sec. 3.1: a regular gradient step (Adam) on a minibatch
+                    idx = np.random.randint(lo, n_states, args.batch_size)
+                    b_obs = torch.as_tensor(S[idx], device=device)
                     loss = aggrevated_loss(policy, b_obs, q_star, expert_act)
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
-                else:  # the natural step uses up to 2048 states to estimate g and F
-                    loss = natural_gradient_step(policy, b_obs, lambda: aggrevated_loss(policy, b_obs, q_star,
-                                                 expert_act), args.max_kl)
+                else:  # Sec. 3.2: a natural step, g and F estimated on up to NATURAL_BATCH states
+                    idx = np.random.randint(lo, n_states, min(NATURAL_BATCH, n_states - lo))
+                    b_obs = torch.as_tensor(S[idx], device=device)
+                    loss_fn = partial(aggrevated_loss, policy, b_obs, q_star, expert_act)
+                    loss = natural_gradient_step(policy, b_obs, loss_fn, args.max_kl)
             sps = int(global_step / (time.time() - start_time))
             writer.add_scalar("charts/beta", beta, global_step)
             writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_steps), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             writer.add_scalar("losses/aggrevated_loss", loss.item(), global_step)
-            if global_step >= next_eval and global_step < args.total_timesteps:
-                next_eval += args.eval_every
-                rets = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, device)
-                writer.add_scalar("eval/episodic_return", rets.mean(), global_step)
-                writer.add_scalar("eval/normalized_score", normalized_score(rets.mean(), expert_ret, random_ret),
-                                  global_step)
-                print(f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.4f} "
-                      f"eval_return={rets.mean():.1f} sps={sps}", flush=True)
-    envs.close()
-    train_seconds, cpu_seconds = time.time() - start_time, time.process_time()
 
-    rets = evaluate(policy, args.env_id, args.eval_episodes, args.seed + 10_000, device, args.capture_video, run_name)
-    score = normalized_score(rets.mean(), expert_ret, random_ret)
-    writer.add_scalar("eval/episodic_return", rets.mean(), global_step)
-    writer.add_scalar("eval/normalized_score", score, global_step)
-    if args.save_model:
-        torch.save({"env_id": args.env_id, "policy": policy.state_dict()}, f"runs/{run_name}/aggrevated.pt")
-    summary = dict(env_id=args.env_id, algo="aggrevated", seed=args.seed, eval_return_mean=float(rets.mean()),
-                   eval_return_std=float(rets.std()), normalized_score=float(score), env_steps=global_step,
-                   expert_queried_states=n_states, wall_seconds=train_seconds, cpu_seconds=cpu_seconds,
-                   sps=global_step / max(train_seconds, 1e-9), expert_return_mean=expert_ret,
-                   random_return_mean=random_ret, args=asdict(args))
-    with open(f"runs/{run_name}/summary.json", "w") as f:
-        json.dump(summary, f, indent=2)
-    print(f"aggrevated ({args.update}) {args.env_id} seed={args.seed}: eval return {rets.mean():.1f} +- "
-          f"{rets.std():.1f}, normalized score {score:.3f}, {global_step} env steps, {train_seconds:.0f}s "
-          f"({summary['sps']:.0f} SPS) -> runs/{run_name}")
+            if args.eval_every > 0 and (global_step >= next_eval or iteration == num_iterations):
+                next_eval += args.eval_every
+                returns, _ = evaluate(act_fn, args.env_id, eval_seeds)
+                score = log_evaluation(writer, history, demos, global_step, start_time, returns)
+                print(
+                    f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.4f} "
+                    f"eval_return={returns.mean():.1f} normalized={score:.3f} sps={sps}",
+                    flush=True,
+                )
+        envs.close()
+    wall_seconds = time.time() - start_time
+    cpu_seconds = time.process_time()
+    if args.save_model and not args.load_model:
+        config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes), update=args.update)
+        print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
+
+    # final deterministic evaluation on start states of this seed's own (the number reported in summary.json)
+    final_seeds = env_seeds(args.seed, "final", args.final_eval_episodes)
+    video_dir = f"videos/{run_name}" if args.capture_video else None
+    returns, lengths = evaluate(act_fn, args.env_id, final_seeds, video_dir)
+    writer.add_scalar("eval/final_normalized_score", normalized_score(returns.mean(), demos), global_step)
+    write_summary(
+        run_name,
+        "aggrevated",
+        args,
+        demos,
+        (returns, lengths, final_seeds),
+        history,
+        global_step,
+        wall_seconds,
+        expert_queried_states=int(n_states),
+        update=args.update,
+        cpu_seconds=round(cpu_seconds, 2),
+    )
     writer.close()

@@ -91,6 +91,9 @@ class Args:
     """learner transitions per minibatch: batch_size // window learner windows, paired with as many expert windows"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
+    target_kl: float | None = None
+    """stop an update's epochs once the estimated KL(pi_G || pi_tilde) per transition of a learner minibatch
+    exceeds this (None: always run every epoch)"""
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
@@ -583,6 +586,8 @@ if __name__ == "__main__":
         counts0=("eval_every", "window_stride"),
         rates=("learning_rate", "max_grad_norm"),
     )
+    if args.target_kl is not None and not args.target_kl > 0:
+        fail(f"expected --target-kl > 0 (or None), found {args.target_kl}.")
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
@@ -683,7 +688,10 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
+            grad_steps, stop = 0, False
             for epoch in range(args.update_epochs):
+                if stop:
+                    break
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
                     lb = perm[k * bs : (k + 1) * bs]
@@ -691,12 +699,20 @@ if __name__ == "__main__":
                     e_new = window_logp(policy, e_obs, e_act, e_idx[eb], e_mask[eb])
                     l_new = window_logp(policy, l_obs, l_act, l_idx[lb], l_mask[lb])
                     x_old = torch.cat([e_old_w[eb], l_old_w[lb]])
+                    if args.target_kl is not None:
+                        with torch.no_grad():  # k3 estimator of KL(pi_G || pi_tilde) on the minibatch's learner windows
+                            log_ratio = l_new - l_old_w[lb]
+                            approx_kl = ((log_ratio.exp() - 1) - log_ratio).mean().item() / args.window
+                        if approx_kl > args.target_kl:
+                            stop = True
+                            break
                     loss = asaf_loss(torch.cat([e_new, l_new]), x_old, labels)
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                     optimizer.step()
                     policy.bound_log_std_()
+                    grad_steps += 1
             # 4) pi_G <- pi_tilde happens implicitly: the next batch is collected by the updated policy
 
             # what explains a collapse (docs/asaf.md): D's accuracy on the last minibatch (D > 1/2 on expert windows,
@@ -708,6 +724,7 @@ if __name__ == "__main__":
                 writer.add_scalar("charts/disc_learner_acc", (x[bs:] < 0).float().mean().item(), global_step)
                 kl = policy_kl(policy, l_obs, old_out, old_log_std).item()
                 writer.add_scalar("charts/update_kl", kl, global_step)
+                writer.add_scalar("charts/update_grad_steps", grad_steps, global_step)
                 if discrete:
                     entropy = -(old_out.exp() * old_out).sum(-1).mean().item()
                 else:
@@ -728,7 +745,7 @@ if __name__ == "__main__":
                 score = log_evaluation(writer, history, demos, global_step, start_time, returns)
                 print(
                     f"step={global_step} eval_return={returns.mean():.1f} normalized={score:.3f} "
-                    f"loss={loss.item():.3f} kl={kl:.4f} entropy={entropy:.3f} sps={sps}",
+                    f"loss={loss.item():.3f} kl={kl:.4f} steps={grad_steps} entropy={entropy:.3f} sps={sps}",
                     flush=True,
                 )
         envs.close()

@@ -62,11 +62,10 @@ class Args:
     expert: str | None = None
     """expert file written by expert.py (default: experts/<env-id>/expert.pt next to this script)"""
     demos: str | None = None
-    """demonstrations file (default: experts/<env-id>/demos.npz next to this script): the normalized score's reference,
-    and the --num-demos episodes"""
+    """demonstrations file (default: experts/<env-id>/demos.npz next to this script): the score's reference"""
     num_demos: int = 0
-    """expert episodes used, taken from the demonstrations file as --demo-draw says; their (s, a) pairs start the data
-    set D (0: none, the file then only gives the normalized score's reference, the mean return of all its episodes)"""
+    """expert episodes used, taken from the demonstrations file as --demo-draw says: their (s, a) pairs start D.
+    With 0, the score's reference is the mean return of the whole file."""
     demo_draw: Literal["random", "first"] = "random"
     """'random': --num-demos episodes drawn at random with the run seed (the benchmark's protocol); 'first': the
     first --num-demos episodes of the file"""
@@ -75,8 +74,7 @@ class Args:
     eval_episodes: int = 10
     """episodes of each periodic evaluation of the deterministic learner"""
     eval_every: int = 2_000
-    """evaluate the deterministic learner every this many env steps, rounded up to whole iterations (0: only the
-    final evaluation)"""
+    """evaluate every this many env steps, rounded up to whole iterations (0: only the final evaluation)"""
     final_eval_episodes: int = 50
     """episodes of the final evaluation, the number summary.json reports (start states no other seed sees)"""
 
@@ -96,8 +94,8 @@ class Args:
     batch_size: int = 256
     """expert-labelled states (s, a*) per minibatch, drawn uniformly from the aggregated data set"""
     loss: Literal["nll", "mse"] = "mse"
-    """Box actions: 'mse' is the likelihood of a fixed-std Gaussian (fit the mean, roll in with it); 'nll' also fits the
-    state-dependent std and rolls in with samples (Discrete actions always use the cross-entropy)"""
+    """Box actions: 'mse' fits the Gaussian's mean (likelihood with a fixed std) and rolls in with the mean;
+    'nll' also fits the state-dependent std and rolls in with samples. Discrete actions: always the cross-entropy"""
 
 
 def make_env(env_id):

@@ -24,9 +24,12 @@ in TensorBoard and in summary.json is a standard deviation.
 `--discriminator mlp` trains the same generator as a plain GAN (an MLP discriminator, non-saturating generator loss)
 on the same data, for contrast.
 """
+
 import copy
 import json
+import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -47,8 +50,6 @@ class Args:
     """seed of the experiment (python, numpy, torch)"""
     torch_deterministic: bool = True
     """if toggled, `torch.backends.cudnn.deterministic=True`"""
-    cuda: bool = False
-    """if toggled, use CUDA when it is available (this toy is faster on the CPU)"""
     threads: int = 1
     """torch CPU threads"""
     track: bool = False
@@ -85,12 +86,13 @@ class Args:
     """size of the fixed data set of real samples"""
     num_iterations: int = 300
     """outer iterations: freeze G, draw fake samples, update p_tilde (`mlp`: the same number of D and G steps)"""
-    batch_size: int = 8192
-    """real and fake samples per outer iteration"""
+    samples_per_iteration: int = 8192
+    """real and fake samples drawn per outer iteration (each minibatch holds samples_per_iteration // num_minibatches
+    of each)"""
     update_epochs: int = 2
     """passes over each iteration's samples (Algorithm 1, line 5 is itself a loop)"""
     num_minibatches: int = 4
-    """minibatches per epoch (one gradient step each)"""
+    """minibatches per epoch (one gradient step each), at most --samples-per-iteration"""
     hidden_sizes: tuple[int, ...] = (64, 64)
     """mlp: hidden layers of the discriminator"""
     d_learning_rate: float = 1e-3
@@ -110,7 +112,10 @@ class MixtureGenerator(nn.Module):
         super().__init__()
         self.logits = nn.Parameter(torch.zeros(num_components))
         # one component starts at the origin (the notes); several start spread around it to break the symmetry
-        mu = init_spread * torch.randn(num_components, dim) if num_components > 1 else torch.zeros(1, dim)
+        if num_components > 1:
+            mu = init_spread * torch.randn(num_components, dim)
+        else:
+            mu = torch.zeros(1, dim)
         self.mu = nn.Parameter(mu)
         self.log_std = nn.Parameter(torch.zeros(num_components, dim))
 
@@ -135,7 +140,8 @@ class MixtureGenerator(nn.Module):
 
 
 def mlp(in_dim, out_dim, hidden_sizes):
-    layers, d = [], in_dim
+    layers = []
+    d = in_dim
     for h in hidden_sizes:
         layers += [nn.Linear(d, h), nn.LeakyReLU(0.2)]
         d = h
@@ -164,8 +170,10 @@ def structured_logits(log_p_tilde, log_p_g):
 
 def structured_d_loss(log_p_tilde_real, log_p_g_real, log_p_tilde_fake, log_p_g_fake):
     """-E_real[log D] - E_fake[log(1 - D)] with D = sigmoid(logit); logsigmoid keeps it finite for any logit."""
-    return (-F.logsigmoid(structured_logits(log_p_tilde_real, log_p_g_real)).mean()
-            - F.logsigmoid(-structured_logits(log_p_tilde_fake, log_p_g_fake)).mean())
+    return (
+        -F.logsigmoid(structured_logits(log_p_tilde_real, log_p_g_real)).mean()
+        - F.logsigmoid(-structured_logits(log_p_tilde_fake, log_p_g_fake)).mean()
+    )
 
 
 def mode_coverage(x, centers):
@@ -186,9 +194,11 @@ def plot_snapshots(snapshots, real, path, target):
     rows = (n + cols - 1) // cols
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 4 * rows), squeeze=False)
     everything = torch.cat([real] + [s for _, s in snapshots])
-    lo, hi = everything.quantile(0.005, 0).numpy(), everything.quantile(0.995, 0).numpy()
-    if target == "mixture":
-        lo[:], hi[:] = lo.min(), hi.max()
+    lo = everything.quantile(0.005, 0).numpy()
+    hi = everything.quantile(0.995, 0).numpy()
+    if target == "mixture":  # the ring is round: the same range on both axes
+        lo[:] = lo.min()
+        hi[:] = hi.max()
     pad = 0.05 * (hi - lo)
     for ax, (it, fake) in zip(axes.flat, snapshots):
         ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:red", alpha=0.3, label="real")
@@ -206,34 +216,113 @@ def plot_snapshots(snapshots, real, path, target):
     plt.close(fig)
 
 
+MAX_SEED = 2**31  # seeds 0 .. MAX_SEED - 1 (numpy's global seed must stay below 2**32)
+
+
+def fail(msg):
+    """Stop with one sentence that names what was expected and what was found: no traceback."""
+    sys.exit(f"toy_structured_gan.py: {msg}")
+
+
+def check_args(args, counts=(), counts0=(), rates=(), fractions=()):
+    """Check the numeric flags as they are read: `counts` are integers >= 1, `counts0` integers >= 0, `rates` finite
+    and > 0, `fractions` in [0, 1]; every float flag (and every float in a tuple flag) is finite, every hidden size
+    >= 1, the seed in 0..MAX_SEED - 1."""
+
+    def flag(name):
+        return "--" + name.replace("_", "-")
+
+    values = vars(args)
+    for name, value in values.items():
+        if isinstance(value, tuple):
+            numbers = value
+        else:
+            numbers = (value,)
+        for number in numbers:
+            if isinstance(number, float) and not math.isfinite(number):
+                fail(f"expected {flag(name)} to be a finite number, found {number}.")
+    for name in counts:
+        if values[name] < 1:
+            fail(f"expected {flag(name)} >= 1, found {values[name]}.")
+    for name in counts0:
+        if values[name] < 0:
+            fail(f"expected {flag(name)} >= 0, found {values[name]}.")
+    for name in rates:
+        if not values[name] > 0:
+            fail(f"expected {flag(name)} > 0, found {values[name]}.")
+    for name in fractions:
+        if not 0.0 <= values[name] <= 1.0:
+            fail(f"expected {flag(name)} in [0, 1], found {values[name]}.")
+    if len(args.hidden_sizes) == 0 or min(args.hidden_sizes) < 1:
+        fail(f"expected --hidden-sizes to be one or more layer sizes >= 1, found {list(args.hidden_sizes)}.")
+    if not 0 <= args.seed < MAX_SEED:
+        fail(f"expected --seed in 0..{MAX_SEED - 1}, found {args.seed}.")
+
+
 if __name__ == "__main__":
     args = tyro.cli(Args)
+    check_args(
+        args,
+        counts=(
+            "threads",
+            "num_modes",
+            "num_real",
+            "num_iterations",
+            "samples_per_iteration",
+            "update_epochs",
+            "num_minibatches",
+            "num_snapshots",
+        ),
+        counts0=("num_components",),
+        rates=("learning_rate", "d_learning_rate", "ring_radius", "mode_std"),
+    )
+    if min(args.real_std) <= 0:
+        fail(f"expected --real-std to be two standard deviations > 0, found {list(args.real_std)}.")
+    if args.num_minibatches > args.samples_per_iteration:
+        fail(
+            f"expected --num-minibatches <= --samples-per-iteration ({args.samples_per_iteration}), "
+            f"found {args.num_minibatches}."
+        )
+
     run_name = f"toy-{args.target}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
         import wandb
 
-        wandb.init(project=args.wandb_project_name, entity=args.wandb_entity, sync_tensorboard=True,
-                   config=vars(args), name=run_name, save_code=True)
+        wandb.init(
+            project=args.wandb_project_name,
+            entity=args.wandb_entity,
+            sync_tensorboard=True,
+            config=vars(args),
+            name=run_name,
+            save_code=True,
+        )
     writer = SummaryWriter(f"runs/{run_name}")
-    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + "\n".join(f"|{k}|{v}|" for k, v in vars(args).items()))
+    table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
+    writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
-    # the toy is a few thousand tiny tensors: it stays on the CPU even with --cuda
+    # the toy is a few thousand tiny tensors: it runs on the CPU
     rng = torch.Generator().manual_seed(args.seed)
 
     real_data = sample_real(args, args.num_real, rng)
-    num_components = args.num_components or (1 if args.target == "gaussian" else 2 * args.num_modes)
-    gen = MixtureGenerator(num_components, init_spread=args.ring_radius / 2 if args.target == "mixture" else 1.0)
+    if args.target == "mixture":
+        num_components = args.num_components or 2 * args.num_modes
+        gen = MixtureGenerator(num_components, init_spread=args.ring_radius / 2)
+        centers = ring_centers(args.num_modes, args.ring_radius)
+    else:
+        num_components = args.num_components or 1
+        gen = MixtureGenerator(num_components, init_spread=1.0)
+        centers = None
     optimizer = torch.optim.Adam(gen.parameters(), lr=args.learning_rate)
     if args.discriminator == "mlp":
         disc = mlp(2, 1, args.hidden_sizes)
         d_optimizer = torch.optim.Adam(disc.parameters(), lr=args.d_learning_rate, betas=(0.5, 0.999))
-    centers = ring_centers(args.num_modes, args.ring_radius) if args.target == "mixture" else None
     snap_at = set(np.linspace(0, args.num_iterations, args.num_snapshots).round().astype(int).tolist())
-    snapshots, mb_size = [], args.batch_size // args.num_minibatches
+    snapshots = []
+    mb_size = args.samples_per_iteration // args.num_minibatches
     start_time = time.time()
 
     for iteration in range(args.num_iterations + 1):
@@ -246,26 +335,31 @@ if __name__ == "__main__":
             writer.add_scalar(f"charts/std_x{d + 1}", std[d].item(), iteration)
         if centers is not None and iteration % 10 == 0:
             with torch.no_grad():
-                cov = mode_coverage(gen.sample(10_000, rng), centers)
-            writer.add_scalar("charts/mode_coverage_min", cov.min().item(), iteration)
+                coverage = mode_coverage(gen.sample(10_000, rng), centers)
+            writer.add_scalar("charts/mode_coverage_min", coverage.min().item(), iteration)
         if iteration == args.num_iterations:
             break
-        frac = 1.0 - iteration / args.num_iterations if args.anneal_lr else 1.0
+        if args.anneal_lr:
+            frac = 1.0 - iteration / args.num_iterations
+        else:
+            frac = 1.0
         optimizer.param_groups[0]["lr"] = frac * args.learning_rate
-        real = real_data[torch.randint(0, args.num_real, (args.batch_size,), generator=rng)]
+        real = real_data[torch.randint(0, args.num_real, (args.samples_per_iteration,), generator=rng)]
 
         if args.discriminator == "structured":
             # Algorithm 1, lines 3-4: the frozen copy G samples the fakes; log p_G is computed once, before the loop
             with torch.no_grad():
-                fake = gen.sample(args.batch_size, rng)
-                log_pg_real, log_pg_fake = gen.log_prob(real), gen.log_prob(fake)
+                fake = gen.sample(args.samples_per_iteration, rng)
+                log_pg_real = gen.log_prob(real)
+                log_pg_fake = gen.log_prob(fake)
             # line 5: minimise the structured discriminator's loss w.r.t. p_tilde, epochs x minibatches
             for epoch in range(args.update_epochs):
-                perm = torch.randperm(args.batch_size, generator=rng)
-                for start in range(0, args.batch_size, mb_size):
-                    mb = perm[start:start + mb_size]
-                    loss = structured_d_loss(gen.log_prob(real[mb]), log_pg_real[mb],
-                                             gen.log_prob(fake[mb]), log_pg_fake[mb])
+                perm = torch.randperm(args.samples_per_iteration, generator=rng)
+                for start in range(0, args.samples_per_iteration, mb_size):
+                    mb = perm[start : start + mb_size]
+                    log_pt_real = gen.log_prob(real[mb])
+                    log_pt_fake = gen.log_prob(fake[mb])
+                    loss = structured_d_loss(log_pt_real, log_pg_real[mb], log_pt_fake, log_pg_fake[mb])
                     optimizer.zero_grad()
                     loss.backward()
                     optimizer.step()
@@ -279,10 +373,12 @@ if __name__ == "__main__":
             for g in d_optimizer.param_groups:
                 g["lr"] = frac * args.d_learning_rate
             for epoch in range(args.update_epochs):
-                for start in range(0, args.batch_size, mb_size):
-                    real_mb, fake = real[start:start + mb_size], gen.sample(mb_size, rng)
-                    d_loss = (F.binary_cross_entropy_with_logits(disc(real_mb), torch.ones(len(real_mb), 1))
-                              + F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(mb_size, 1)))
+                for start in range(0, args.samples_per_iteration, mb_size):
+                    real_mb = real[start : start + mb_size]
+                    fake = gen.sample(mb_size, rng)
+                    d_loss_real = F.binary_cross_entropy_with_logits(disc(real_mb), torch.ones(len(real_mb), 1))
+                    d_loss_fake = F.binary_cross_entropy_with_logits(disc(fake.detach()), torch.zeros(mb_size, 1))
+                    d_loss = d_loss_real + d_loss_fake
                     d_optimizer.zero_grad()
                     d_loss.backward()
                     d_optimizer.step()
@@ -291,7 +387,8 @@ if __name__ == "__main__":
                     g_loss.backward()
                     optimizer.step()
             with torch.no_grad():
-                d_real, d_fake = torch.sigmoid(disc(real_mb)).mean(), torch.sigmoid(disc(fake)).mean()
+                d_real = torch.sigmoid(disc(real_mb)).mean()
+                d_fake = torch.sigmoid(disc(fake)).mean()
             writer.add_scalar("losses/d_loss", d_loss.item(), iteration)
             writer.add_scalar("losses/g_loss", g_loss.item(), iteration)
         # the discriminator's accuracy-like read-out: mean D on real (-> 1 early) and on fake data (-> 0 early)
@@ -302,29 +399,54 @@ if __name__ == "__main__":
     with torch.no_grad():
         mean, std = gen.moments()
         final = gen.sample(100_000, rng)
-    summary = dict(env_id=f"toy-{args.target}", algo="toy_structured_gan", seed=args.seed,
-                   discriminator=args.discriminator, fitted_mean=mean.tolist(), fitted_std=std.tolist(),
-                   sample_mean=final.mean(0).tolist(), sample_std=final.std(0).tolist(),
-                   wall_seconds=wall_seconds, iterations=args.num_iterations, args=asdict(args))
+    summary = dict(
+        env_id=f"toy-{args.target}",
+        algo="toy_structured_gan",
+        seed=args.seed,
+        discriminator=args.discriminator,
+        fitted_mean=mean.tolist(),
+        fitted_std=std.tolist(),
+        sample_mean=final.mean(0).tolist(),
+        sample_std=final.std(0).tolist(),
+        wall_seconds=wall_seconds,
+        iterations=args.num_iterations,
+        args=asdict(args),
+    )
     if args.target == "gaussian":
-        summary.update(target_mean=list(args.real_mean), target_std=list(args.real_std),
-                       data_mean=real_data.mean(0).tolist(), data_std=real_data.std(0).tolist())
-        line = (f"fitted mean ({mean[0]:.3f}, {mean[1]:.3f}) std ({std[0]:.3f}, {std[1]:.3f}) vs target mean "
-                f"{args.real_mean} std {args.real_std}")
+        summary.update(
+            target_mean=list(args.real_mean),
+            target_std=list(args.real_std),
+            data_mean=real_data.mean(0).tolist(),
+            data_std=real_data.std(0).tolist(),
+        )
+        line = (
+            f"fitted mean ({mean[0]:.3f}, {mean[1]:.3f}) std ({std[0]:.3f}, {std[1]:.3f}) vs target mean "
+            f"{args.real_mean} std {args.real_std}"
+        )
     else:
-        cov = mode_coverage(final, centers)
-        summary.update(mode_coverage=cov.tolist(), mode_coverage_min=cov.min().item(),
-                       component_weights=F.softmax(gen.logits, 0).tolist(), component_means=gen.mu.tolist(),
-                       component_stds=gen.log_std.exp().tolist())
-        line = f"mode coverage min {cov.min():.3f} max {cov.max():.3f} over {args.num_modes} modes"
+        coverage = mode_coverage(final, centers)
+        summary.update(
+            mode_coverage=coverage.tolist(),
+            mode_coverage_min=coverage.min().item(),
+            component_weights=F.softmax(gen.logits, 0).tolist(),
+            component_means=gen.mu.tolist(),
+            component_stds=gen.log_std.exp().tolist(),
+        )
+        line = f"mode coverage min {coverage.min():.3f} max {coverage.max():.3f} over {args.num_modes} modes"
     if args.plot:
-        path = args.plot_path or f"runs/{run_name}/snapshots.png"
-        plot_snapshots(snapshots, real_data[:2000], path, args.target)
-        summary["plot"] = path
+        if args.plot_path is None:
+            plot_path = f"runs/{run_name}/snapshots.png"
+        else:
+            plot_path = args.plot_path
+        plot_snapshots(snapshots, real_data[:2000], plot_path, args.target)
+        summary["plot"] = plot_path
     if args.save_model:
         torch.save(copy.deepcopy(gen.state_dict()), f"runs/{run_name}/toy_structured_gan.pt")
     with open(f"runs/{run_name}/summary.json", "w") as f:
         json.dump(summary, f, indent=2)
-    print(f"toy_structured_gan {args.target} ({args.discriminator}): {line}; {args.num_iterations} iterations in "
-          f"{wall_seconds:.1f}s -> runs/{run_name}/summary.json", flush=True)
+    print(
+        f"toy_structured_gan {args.target} ({args.discriminator}): {line}; {args.num_iterations} iterations in "
+        f"{wall_seconds:.1f}s -> runs/{run_name}/summary.json",
+        flush=True,
+    )
     writer.close()

@@ -1,18 +1,27 @@
-"""Tests of aggrevated.py: the AggreVaTeD loss, the natural-gradient step, clear errors, smoke runs (Discrete and Box,
-both update rules), learning on the shipped experts."""
+"""Tests of aggrevated.py: the AggreVaTeD loss, the natural-gradient step, the expert loader, one-sentence errors on
+bad input, smoke runs (Discrete and Box, both update rules) with a save / load round trip, learning on the shipped
+experts."""
+
 import glob
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 
 import aggrevated
+from conftest import ROOT
 
 torch.set_num_threads(1)  # the scripts' default; more threads only contend on a small CI machine
 
-FAST = ("--total-timesteps", 400, "--steps-per-iteration", 200, "--gradient-steps", 3, "--eval-episodes", 2,
-        "--eval-every", 200)
+FAST = (
+    "--total-timesteps", 400, "--steps-per-iteration", 200, "--gradient-steps", 3, "--eval-episodes", 2,
+    "--eval-every", 200, "--final-eval-episodes", 2,
+)  # fmt: skip
+CARTPOLE_DEMOS = os.path.join(ROOT, "experts", "CartPole-v1", "demos.npz")
+CARTPOLE_EXPERT = os.path.join(ROOT, "experts", "CartPole-v1", "expert.pt")
+PENDULUM_EXPERT = os.path.join(ROOT, "experts", "Pendulum-v1", "expert.pt")
 
 
 def summary(tmp_path, pattern="*"):
@@ -20,6 +29,16 @@ def summary(tmp_path, pattern="*"):
     assert len(files) == 1, files
     with open(files[0]) as f:
         return json.load(f)
+
+
+def assert_one_sentence(r, *must_contain):
+    """The run stopped with one sentence on stderr's last line: no traceback, 'expected' and the given words in it."""
+    assert r.returncode != 0, r.stdout[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected" in last, last
+    for word in must_contain:
+        assert word in last, (word, last)
 
 
 def test_discrete_loss_is_the_exact_expected_advantage():
@@ -92,9 +111,12 @@ def test_natural_step_moves_the_policy_by_max_kl_and_lowers_the_loss(discrete):
         def loss_fn():
             d = policy.base_dist(obs)
             return -q_star(obs, policy.squash(d.mean + d.stddev * eps_fixed)).mean()
+
     with torch.no_grad():
         d = policy.base_dist(obs)
-        old = torch.distributions.Categorical(probs=d.probs) if discrete else torch.distributions.Normal(d.mean, d.stddev)
+        old = (
+            torch.distributions.Categorical(probs=d.probs) if discrete else torch.distributions.Normal(d.mean, d.stddev)
+        )
     before = loss_fn().item()
     aggrevated.natural_gradient_step(policy, obs, loss_fn, max_kl=0.01)
     with torch.no_grad():
@@ -105,36 +127,112 @@ def test_natural_step_moves_the_policy_by_max_kl_and_lowers_the_loss(discrete):
     assert after < before
 
 
-def test_expert_without_q_network_is_refused(tmp_path):
+def test_load_expert_rebuilds_q_star_of_the_shipped_experts():
+    act, q_star = aggrevated.load_expert(CARTPOLE_EXPERT, "CartPole-v1", True, 4, 2, "cpu")
+    obs = torch.randn(3, 4)
+    assert q_star(obs).shape == (3, 2) and torch.equal(act(obs), q_star(obs).argmax(-1))  # the DQN expert is greedy
+    act, q_star = aggrevated.load_expert(PENDULUM_EXPERT, "Pendulum-v1", False, 3, 1, "cpu")
+    obs = torch.randn(5, 3)
+    a = act(obs)
+    assert a.shape == (5, 1) and (a.abs() <= 2.0).all() and not a.requires_grad  # the expert's actor is frozen
+    a = a.clone().requires_grad_(True)
+    q_star(obs, a).sum().backward()  # Q*(s, a) passes a gradient to the action only
+    assert q_star(obs, a).shape == (5,) and a.grad is not None and a.grad.abs().sum() > 0
+
+
+def test_load_expert_refuses_other_files(tmp_path):
+    def refused(path, env_id, discrete, obs_dim, act_dim, match):
+        with pytest.raises(SystemExit) as e:
+            aggrevated.load_expert(str(path), env_id, discrete, obs_dim, act_dim, "cpu")
+        assert "expected" in str(e.value) and match in str(e.value), str(e.value)
+
     cfg = {"env_id": "Pendulum-v1", "discrete": False, "hidden_sizes": [8], "action_low": [-2.0], "action_high": [2.0]}
-    torch.save({"config": cfg, "actor": {}}, tmp_path / "noq.pt")
-    with pytest.raises(SystemExit, match="lacks the expert's q1 and q2 network"):
-        aggrevated.load_expert(str(tmp_path / "noq.pt"), "Pendulum-v1", False, 3, 1, "cpu")
-    with pytest.raises(SystemExit, match="is an expert for Pendulum-v1, expected one for CartPole-v1"):
-        aggrevated.load_expert(str(tmp_path / "noq.pt"), "CartPole-v1", True, 4, 2, "cpu")
+    torch.save({"config": cfg, "actor": {}}, tmp_path / "noq.pt")  # an actor without the critics Q* comes from
+    refused(tmp_path / "noq.pt", "Pendulum-v1", False, 3, 1, "Box expert's actor, q1, q2 networks")
+    refused(
+        tmp_path / "noq.pt", "CartPole-v1", True, 4, 2, "expected an expert for CartPole-v1, found one for Pendulum-v1"
+    )
+    refused(tmp_path / "none.pt", "CartPole-v1", True, 4, 2, "found no such file")
+    refused(CARTPOLE_DEMOS, "CartPole-v1", True, 4, 2, "found a file torch cannot read")
+    learner = {"config": {"env_id": "CartPole-v1", "hidden_sizes": [8], "script": "dagger.py"}, "policy": {}}
+    torch.save(learner, tmp_path / "dagger.pt")
+    refused(tmp_path / "dagger.pt", "CartPole-v1", True, 4, 2, "found a checkpoint of dagger.py")
+    ckpt = torch.load(PENDULUM_EXPERT, weights_only=True)
+    ckpt["config"]["hidden_sizes"] = [64]  # the config no longer matches the saved networks
+    torch.save(ckpt, tmp_path / "shape.pt")
+    refused(tmp_path / "shape.pt", "Pendulum-v1", False, 3, 1, "found another")
 
 
-def test_wrong_expert_file_is_one_sentence(run):
-    r = run("aggrevated.py", "--env-id", "Pendulum-v1", "--expert", f"{aggrevated.ROOT}/experts/CartPole-v1/expert.pt")
-    assert r.returncode != 0 and "is an expert for CartPole-v1, expected one for Pendulum-v1" in r.stderr
-    assert "Traceback" not in r.stderr
+def test_expert_given_a_demos_file_is_one_sentence(run):
+    r = run("aggrevated.py", "--env-id", "CartPole-v1", "--expert", CARTPOLE_DEMOS, timeout=120)
+    assert_one_sentence(r, "--expert", "demos.npz")
+
+
+def test_expert_of_another_env_is_one_sentence(run):
+    r = run("aggrevated.py", "--env-id", "Pendulum-v1", "--expert", CARTPOLE_EXPERT, timeout=120)
+    assert_one_sentence(r, "expected an expert for Pendulum-v1, found one for CartPole-v1")
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (("--num-envs", "0"), ("--num-envs",)),
+        (("--gradient-steps", "0"), ("--gradient-steps",)),
+        (("--batch-size", "-4"), ("--batch-size",)),
+        (("--final-eval-episodes", "0"), ("--final-eval-episodes",)),
+        (("--num-demos", "-1"), ("--num-demos",)),
+        (("--learning-rate", "nan"), ("--learning-rate",)),
+        (("--max-kl", "-0.01"), ("--max-kl",)),
+        (("--max-kl", "inf"), ("--max-kl",)),
+        (("--beta-fraction", "-0.5"), ("--beta-fraction",)),
+        (("--hidden-sizes", "0"), ("--hidden-sizes",)),
+        (("--steps-per-iteration", "2"), ("--steps-per-iteration",)),
+        (("--load-model", CARTPOLE_DEMOS), ("--load-model", "demos.npz")),
+    ],
+)
+def test_bad_flags_are_one_sentence(run, flags, words):
+    r = run("aggrevated.py", "--env-id", "CartPole-v1", *flags, timeout=120)
+    assert_one_sentence(r, *words)
+
+
+def test_load_model_of_another_script_is_one_sentence(run, tmp_path):
+    path = str(tmp_path / "dagger.pt")
+    torch.save({"config": {"env_id": "CartPole-v1", "hidden_sizes": [16], "script": "dagger.py"}, "policy": {}}, path)
+    r = run("aggrevated.py", "--env-id", "CartPole-v1", "--load-model", path, timeout=120)
+    assert_one_sentence(r, "dagger.py", "dagger.pt")
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_smoke(run, tmp_path, env_id):
-    r = run("aggrevated.py", "--env-id", env_id, *FAST, "--save-model")
+    """Both update rules, then --load-model with other --hidden-sizes: the saved shape (and, for Box actions, the
+    env's action bounds) is rebuilt and the final return repeats."""
+    r = run("aggrevated.py", "--env-id", env_id, *FAST, "--hidden-sizes", 32, 32, "--save-model", timeout=300)
     assert r.returncode == 0, r.stderr
     s = summary(tmp_path)
-    assert s["algo"] == "aggrevated" and s["env_steps"] == 400
-    for k in ("env_id", "seed", "eval_return_mean", "eval_return_std", "normalized_score", "wall_seconds", "sps", "args"):
+    assert s["algo"] == "aggrevated" and s["env_steps"] == 400 and s["expert_queried_states"] == 400
+    for k in (
+        "env_id",
+        "seed",
+        "eval_return_mean",
+        "eval_return_std",
+        "normalized_score",
+        "wall_seconds",
+        "sps",
+        "args",
+    ):
         assert k in s
+    assert [h["step"] for h in s["history"]] == [200, 400]  # the curve ends at the end of training
+    assert s["final_eval"]["env_seeds"] == aggrevated.env_seeds(1, "final", 2)  # not the periodic evaluation's starts
     r = run("aggrevated.py", "--env-id", env_id, *FAST, "--update", "natural", "--no-aggregate", "--exp-name", "nat")
     assert r.returncode == 0, r.stderr
-    assert summary(tmp_path, "*__nat__*")["args"]["update"] == "natural"
+    nat = summary(tmp_path, "*__nat__*")
+    assert nat["args"]["update"] == "natural" and np.isfinite(nat["eval_return_mean"])
     model = glob.glob(str(tmp_path / "runs" / "*__aggrevated__*" / "aggrevated.pt"))[0]
-    r = run("aggrevated.py", "--env-id", env_id, "--load-model", model, "--eval-episodes", 2, "--exp-name", "reload")
+    r = run(
+        "aggrevated.py", "--env-id", env_id, "--load-model", model, "--final-eval-episodes", 2, "--exp-name", "reload"
+    )
     assert r.returncode == 0, r.stderr
-    assert summary(tmp_path, "*__reload__*")["eval_return_mean"] == pytest.approx(s["eval_return_mean"])
+    assert summary(tmp_path, "*__reload__*")["eval_return_mean"] == s["eval_return_mean"]
 
 
 @pytest.mark.slow

@@ -1,4 +1,6 @@
-"""Tests of dagger.py: pure functions, clear errors, smoke runs (Discrete and Box), learning on the shipped experts."""
+"""Tests of dagger.py: pure functions, the expert loader, one-sentence errors on bad input, smoke runs (Discrete and
+Box) with a save / load round trip, learning on the shipped experts."""
+
 import glob
 import json
 import os
@@ -8,19 +10,34 @@ import pytest
 import torch
 
 import dagger
+from conftest import ROOT
 
 torch.set_num_threads(1)  # the scripts' default; more threads only contend on a small CI machine
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FAST = ("--total-timesteps", 400, "--steps-per-iteration", 200, "--gradient-steps", 5, "--eval-episodes", 2,
-        "--eval-every", 200)
+FAST = (
+    "--total-timesteps", 400, "--steps-per-iteration", 200, "--gradient-steps", 5, "--eval-episodes", 2,
+    "--eval-every", 200, "--final-eval-episodes", 2,
+)  # fmt: skip
+CARTPOLE_DEMOS = os.path.join(ROOT, "experts", "CartPole-v1", "demos.npz")
+CARTPOLE_EXPERT = os.path.join(ROOT, "experts", "CartPole-v1", "expert.pt")
+PENDULUM_EXPERT = os.path.join(ROOT, "experts", "Pendulum-v1", "expert.pt")
 
 
-def summary(tmp_path):
-    files = glob.glob(str(tmp_path / "runs" / "*" / "summary.json"))
+def summary(tmp_path, pattern="*"):
+    files = glob.glob(str(tmp_path / "runs" / pattern / "summary.json"))
     assert len(files) == 1, files
     with open(files[0]) as f:
         return json.load(f)
+
+
+def assert_one_sentence(r, *must_contain):
+    """The run stopped with one sentence on stderr's last line: no traceback, 'expected' and the given words in it."""
+    assert r.returncode != 0, r.stdout[-2000:]
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected" in last, last
+    for word in must_contain:
+        assert word in last, (word, last)
 
 
 def test_beta_schedules():
@@ -47,61 +64,114 @@ def test_gaussian_log_prob_sums_dimensions():
     assert torch.allclose(policy.log_prob(x, a), ref)
 
 
-def write_demos(path, env_id="CartPole-v1", truncated=False):
-    n = 20
-    term = np.zeros(n, bool)
-    term[9] = term[19] = not truncated
-    np.savez(path, observations=np.zeros((n, 4), np.float32), actions=np.zeros(n, np.int64), terminations=term,
-             truncations=np.zeros(n, bool), env_id=np.array(env_id), expert_return_mean=500.0, random_return_mean=20.0)
+def test_load_expert_rebuilds_the_shipped_experts():
+    act = dagger.load_expert(CARTPOLE_EXPERT, "CartPole-v1", True, 4, 2, "cpu")
+    a = act(torch.zeros(3, 4))
+    assert a.shape == (3,) and a.dtype == torch.int64
+    act = dagger.load_expert(PENDULUM_EXPERT, "Pendulum-v1", False, 3, 1, "cpu")
+    a = act(torch.randn(5, 3))
+    assert a.shape == (5, 1) and (a.abs() <= 2.0).all()  # the SAC mean action, inside the box
 
 
-def test_load_demos_checks(tmp_path):
-    write_demos(tmp_path / "ok.npz")
-    expert_ret, random_ret, obs, act = dagger.load_demos(str(tmp_path / "ok.npz"), "CartPole-v1", 4, True, 2, 1)
-    assert (expert_ret, random_ret, len(obs), len(act)) == (500.0, 20.0, 10, 10)
-    write_demos(tmp_path / "trunc.npz", truncated=True)
-    cases = [(tmp_path / "missing.npz", "CartPole-v1", 4, True, 0, "no such file"),
-             (tmp_path / "ok.npz", "Acrobot-v1", 4, True, 0, "expected Acrobot-v1"),
-             (tmp_path / "ok.npz", "CartPole-v1", 6, True, 0, "expected (6,)"),
-             (tmp_path / "ok.npz", "CartPole-v1", 4, False, 0, "expected continuous"),
-             (tmp_path / "ok.npz", "CartPole-v1", 4, True, 3, "more episodes than the 2"),
-             (tmp_path / "trunc.npz", "CartPole-v1", 4, True, 0, "truncated file")]
-    for path, env_id, obs_dim, discrete, num_demos, msg in cases:
+def test_load_expert_refuses_other_files(tmp_path):
+    def refused(path, env_id, discrete, obs_dim, act_dim, match):
         with pytest.raises(SystemExit) as e:
-            dagger.load_demos(str(path), env_id, obs_dim, discrete, 2, num_demos)
-        assert msg in str(e.value), (msg, str(e.value))
+            dagger.load_expert(str(path), env_id, discrete, obs_dim, act_dim, "cpu")
+        assert "expected" in str(e.value) and match in str(e.value), str(e.value)
 
-
-def test_load_expert_checks(tmp_path):
     torch.save({"config": {"env_id": "CartPole-v1", "discrete": True, "hidden_sizes": [8]}}, tmp_path / "noq.pt")
-    with pytest.raises(SystemExit, match="lacks the 'q' network"):
-        dagger.load_expert(str(tmp_path / "noq.pt"), "CartPole-v1", True, 4, 2, "cpu")
-    with pytest.raises(SystemExit, match="is an expert for CartPole-v1, expected one for Acrobot-v1"):
-        dagger.load_expert(str(tmp_path / "noq.pt"), "Acrobot-v1", True, 6, 3, "cpu")
+    refused(tmp_path / "noq.pt", "CartPole-v1", True, 4, 2, "Discrete expert's q network")
+    refused(
+        tmp_path / "noq.pt", "Acrobot-v1", True, 6, 3, "expected an expert for Acrobot-v1, found one for CartPole-v1"
+    )
+    refused(tmp_path / "none.pt", "CartPole-v1", True, 4, 2, "found no such file")
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(SystemExit, match="is not an expert.pt"):
-        dagger.load_expert(str(tmp_path / "junk.pt"), "CartPole-v1", True, 4, 2, "cpu")
+    refused(tmp_path / "junk.pt", "CartPole-v1", True, 4, 2, "found a file torch cannot read")
+    refused(CARTPOLE_DEMOS, "CartPole-v1", True, 4, 2, "found a file torch cannot read")
+    learner = {"config": {"env_id": "CartPole-v1", "hidden_sizes": [8], "script": "bc.py"}, "policy": {}}
+    torch.save(learner, tmp_path / "bc.pt")
+    refused(tmp_path / "bc.pt", "CartPole-v1", True, 4, 2, "found a checkpoint of bc.py")
+    ckpt = torch.load(CARTPOLE_EXPERT, weights_only=True)
+    ckpt["config"]["hidden_sizes"] = [64]  # the config no longer matches the saved networks
+    torch.save(ckpt, tmp_path / "shape.pt")
+    refused(tmp_path / "shape.pt", "CartPole-v1", True, 4, 2, "found another")
+
+
+def test_expert_given_a_demos_file_is_one_sentence(run):
+    r = run("dagger.py", "--env-id", "CartPole-v1", "--expert", CARTPOLE_DEMOS, timeout=120)
+    assert_one_sentence(r, "--expert", "demos.npz")
 
 
 def test_wrong_env_id_is_one_sentence(run):
-    r = run("dagger.py", "--env-id", "NoSuchEnv-v0")
-    assert r.returncode != 0 and "is not a registered gymnasium environment" in r.stderr
-    assert "Traceback" not in r.stderr
+    r = run("dagger.py", "--env-id", "NoSuchEnv-v0", timeout=120)
+    assert_one_sentence(r, "registered gymnasium environment")
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (("--num-envs", "0"), ("--num-envs",)),
+        (("--gradient-steps", "-1"), ("--gradient-steps",)),
+        (("--total-timesteps", "0"), ("--total-timesteps",)),
+        (("--final-eval-episodes", "0"), ("--final-eval-episodes",)),
+        (("--num-demos", "-1"), ("--num-demos",)),
+        (("--learning-rate", "nan"), ("--learning-rate",)),
+        (("--learning-rate", "-0.001"), ("--learning-rate",)),
+        (("--beta-decay", "1.5"), ("--beta-decay",)),
+        (("--hidden-sizes", "0"), ("--hidden-sizes",)),
+        (("--steps-per-iteration", "2"), ("--steps-per-iteration",)),
+        (("--num-demos", "1000"), ("--num-demos",)),
+        (("--load-model", CARTPOLE_DEMOS), ("--load-model", "demos.npz")),
+    ],
+)
+def test_bad_flags_are_one_sentence(run, flags, words):
+    r = run("dagger.py", "--env-id", "CartPole-v1", *flags, timeout=120)
+    assert_one_sentence(r, *words)
+
+
+def test_load_model_of_another_script_is_one_sentence(run, tmp_path):
+    path = str(tmp_path / "asaf_w.pt")
+    torch.save({"config": {"env_id": "CartPole-v1", "hidden_sizes": [16], "script": "asaf_w.py"}, "policy": {}}, path)
+    r = run("dagger.py", "--env-id", "CartPole-v1", "--load-model", path, timeout=120)
+    assert_one_sentence(r, "asaf_w.py", "asaf_w.pt")
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_smoke(run, tmp_path, env_id):
-    r = run("dagger.py", "--env-id", env_id, *FAST, "--save-model")
+def test_smoke_save_and_load(run, tmp_path, env_id):
+    """Short run, then --load-model with other --hidden-sizes: the saved shape is rebuilt, the final return repeats."""
+    r = run("dagger.py", "--env-id", env_id, *FAST, "--hidden-sizes", 32, 32, "--save-model", timeout=300)
     assert r.returncode == 0, r.stderr
     s = summary(tmp_path)
     assert s["algo"] == "dagger" and s["env_steps"] == 400 and s["expert_labels"] == 400
-    for k in ("env_id", "seed", "eval_return_mean", "eval_return_std", "normalized_score", "wall_seconds", "sps", "args"):
+    for k in (
+        "env_id",
+        "seed",
+        "eval_return_mean",
+        "eval_return_std",
+        "normalized_score",
+        "wall_seconds",
+        "sps",
+        "args",
+    ):
         assert k in s
+    assert [h["step"] for h in s["history"]] == [200, 400]  # the curve ends at the end of training
+    assert s["final_eval"]["env_seeds"] == dagger.env_seeds(1, "final", 2)  # not the periodic evaluation's starts
+    assert s["demos"]["episodes"] == []  # --num-demos 0: the file only gives the score's reference
     model = glob.glob(str(tmp_path / "runs" / "*" / "dagger.pt"))[0]
-    r = run("dagger.py", "--env-id", env_id, "--load-model", model, "--eval-episodes", 2, "--exp-name", "reload")
+    r = run("dagger.py", "--env-id", env_id, "--load-model", model, "--final-eval-episodes", 2, "--exp-name", "reload")
     assert r.returncode == 0, r.stderr
-    reloaded = json.load(open(glob.glob(str(tmp_path / "runs" / "*reload*" / "summary.json"))[0]))
-    assert reloaded["eval_return_mean"] == pytest.approx(s["eval_return_mean"])  # same policy, same eval seeds
+    reloaded = summary(tmp_path, "*__reload__*")
+    assert reloaded["eval_return_mean"] == s["eval_return_mean"]  # same policy, same final start states
+
+
+def test_smoke_demos_start_the_data_set(run, tmp_path):
+    r = run("dagger.py", *FAST, "--num-demos", 2, "--demo-draw", "first", "--eval-every", 0, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = summary(tmp_path)
+    d = np.load(CARTPOLE_DEMOS)
+    two_episodes = int(np.flatnonzero(d["terminations"] | d["truncations"])[1]) + 1
+    assert s["demos"]["episodes"] == [0, 1] and s["expert_labels"] == 400 + two_episodes
+    assert s["history"] == []  # --eval-every 0: only the final evaluation
 
 
 @pytest.mark.slow

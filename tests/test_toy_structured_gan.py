@@ -1,3 +1,4 @@
+import dataclasses
 import glob
 import json
 
@@ -61,7 +62,9 @@ def test_mode_coverage():
 
 
 def test_smoke_with_plot(run, tmp_path):
-    r = run("toy_structured_gan.py", "--num-iterations", "4", "--batch-size", "512", "--plot", "--save-model")
+    r = run(
+        "toy_structured_gan.py", "--num-iterations", "4", "--samples-per-iteration", "512", "--plot", "--save-model"
+    )
     assert r.returncode == 0, r.stderr
     s = _summary(tmp_path)
     assert s["algo"] == "toy_structured_gan" and len(s["fitted_mean"]) == 2
@@ -71,10 +74,54 @@ def test_smoke_with_plot(run, tmp_path):
 
 @pytest.mark.parametrize("target", ["gaussian", "mixture"])
 def test_smoke_mlp_discriminator(run, tmp_path, target):
-    r = run("toy_structured_gan.py", "--discriminator", "mlp", "--target", target, "--num-iterations", "3",
-            "--batch-size", "512")
+    r = run(
+        "toy_structured_gan.py",
+        "--discriminator",
+        "mlp",
+        "--target",
+        target,
+        "--num-iterations",
+        "3",
+        "--samples-per-iteration",
+        "512",
+    )
     assert r.returncode == 0, r.stderr
     assert _summary(tmp_path)["discriminator"] == "mlp"
+
+
+def test_no_cuda_flag():
+    """The toy runs on the CPU: there is no --cuda to pretend otherwise."""
+    assert "cuda" not in {f.name for f in dataclasses.fields(tsg.Args)}
+
+
+BAD_FLAGS = [
+    ("--num-iterations", "0"),
+    ("--samples-per-iteration", "-8"),
+    ("--update-epochs", "0"),
+    ("--num-minibatches", "0"),
+    ("--num-minibatches", "1024", "--samples-per-iteration", "512"),
+    ("--num-real", "0"),
+    ("--num-modes", "0"),
+    ("--num-snapshots", "0"),
+    ("--num-components", "-1"),
+    ("--learning-rate", "nan"),
+    ("--d-learning-rate", "-1e-3"),
+    ("--ring-radius", "0"),
+    ("--mode-std", "inf"),
+    ("--real-std", "0.5", "0"),
+    ("--real-mean", "nan", "0.1"),
+    ("--hidden-sizes", "0"),
+    ("--seed", "-1"),
+]
+
+
+@pytest.mark.parametrize("flags", BAD_FLAGS, ids=lambda f: " ".join(f))
+def test_bad_numeric_flag_is_one_sentence(run, tmp_path, flags):
+    r = run("toy_structured_gan.py", *flags)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "expected" in last and "found" in last, r.stderr
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.slow
