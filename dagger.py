@@ -376,7 +376,9 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
     if not np.all(np.isfinite(returns)) or not np.isfinite(random_return):
         fail(f"expected finite episode returns and random_return_mean, found NaN or infinite values in {path}.")
     if not 0 <= num_demos <= len(end_idx):
-        fail(f"expected --num-demos in 1..{len(end_idx)} (the episodes in {path}), found {num_demos}.")
+        fail(f"expected --num-demos at most {len(end_idx)} (the episodes in {path}), found {num_demos}.")
+    if "weak_expert" in data and bool(data["weak_expert"]):
+        print(f"{SCRIPT}: warning: {path} was recorded from an expert that expert.py flagged as weak", file=sys.stderr)
     if draw == "random":
         episodes = np.sort(np.random.default_rng(seed).choice(len(end_idx), num_demos, replace=False))
     else:
@@ -564,9 +566,13 @@ def write_summary(run_name, algo, args, demos, final, history, env_steps, wall_s
     )
     with open(f"runs/{run_name}/summary.json", "w") as f:
         json.dump(summary, f, indent=1)
+    if "grad_steps" in extra:
+        budget = f"{extra['grad_steps']} gradient steps, {env_steps} env steps"
+    else:
+        budget = f"{env_steps} env steps"
     print(
         f"{algo} {args.env_id} seed={args.seed}: final return {returns.mean():.1f} +- {returns.std():.1f} over "
-        f"{len(returns)} episodes, normalized {score:.3f}, {env_steps} env steps in {wall_seconds:.1f}s "
+        f"{len(returns)} episodes, normalized {score:.3f}, {budget} in {wall_seconds:.1f}s "
         f"({summary['sps']:.0f} SPS) -> runs/{run_name}",
         flush=True,
     )
