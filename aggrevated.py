@@ -703,6 +703,8 @@ if __name__ == "__main__":
     if not args.load_model:  # read before start_run, so that a wrong --expert leaves no run directory behind
         expert_path = default_path(args.expert, args.env_id, "expert.pt")
         expert_act, q_star = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
 
     # the action bounds of the tanh squashing come from the env, with or without --load-model
@@ -711,7 +713,6 @@ if __name__ == "__main__":
     else:
         low, high = act_space.low, act_space.high
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, low, high).to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:

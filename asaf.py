@@ -616,11 +616,12 @@ if __name__ == "__main__":
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
     train_seeds = env_seeds(args.seed, "train", args.episodes_per_update)
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min).to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:

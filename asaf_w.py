@@ -91,9 +91,6 @@ class Args:
     """learner transitions per minibatch: batch_size // window learner windows, paired with as many expert windows"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
-    target_kl: float | None = None
-    """stop an update's epochs once the estimated KL(pi_G || pi_tilde) per transition of a learner minibatch
-    exceeds this (None: always run every epoch)"""
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
@@ -592,8 +589,6 @@ if __name__ == "__main__":
         counts0=("eval_every", "window_stride"),
         rates=("learning_rate", "max_grad_norm"),
     )
-    if args.target_kl is not None and not args.target_kl > 0:
-        fail(f"expected --target-kl > 0 (or None), found {args.target_kl}.")
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
@@ -606,12 +601,14 @@ if __name__ == "__main__":
             f"expected --window <= {min(longest, args.num_steps)} (the longest demo episode has {longest} "
             f"transitions, --num-steps is {args.num_steps}), found --window {args.window}."
         )
-    algo = "asaf_1" if args.window == 1 else "asaf_w"
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
+    window = args.window
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
+        window = ckpt["config"]["window"]  # the saved policy's variant, whatever --window says
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min).to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
@@ -694,10 +691,8 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
-            grad_steps, stop = 0, False
+            grad_steps = 0
             for epoch in range(args.update_epochs):
-                if stop:
-                    break
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
                     lb = perm[k * bs : (k + 1) * bs]
@@ -705,13 +700,6 @@ if __name__ == "__main__":
                     e_new = window_logp(policy, e_obs, e_act, e_idx[eb], e_mask[eb])
                     l_new = window_logp(policy, l_obs, l_act, l_idx[lb], l_mask[lb])
                     x_old = torch.cat([e_old_w[eb], l_old_w[lb]])
-                    if args.target_kl is not None:
-                        with torch.no_grad():  # k3 estimator of KL(pi_G || pi_tilde) on the minibatch's learner windows
-                            log_ratio = l_new - l_old_w[lb]
-                            approx_kl = ((log_ratio.exp() - 1) - log_ratio).mean().item() / args.window
-                        if approx_kl > args.target_kl:
-                            stop = True
-                            break
                     loss = asaf_loss(torch.cat([e_new, l_new]), x_old, labels)
                     optimizer.zero_grad()
                     loss.backward()
@@ -765,6 +753,10 @@ if __name__ == "__main__":
     video_dir = f"videos/{run_name}" if args.capture_video else None
     returns, lengths = evaluate(act_fn, args.env_id, final_seeds, video_dir)
     writer.add_scalar("eval/final_normalized_score", normalized_score(returns.mean(), demos), global_step)
+    if window == 1:
+        algo = "asaf_1"
+    else:
+        algo = "asaf_w"
     write_summary(
         run_name,
         algo,
@@ -774,6 +766,6 @@ if __name__ == "__main__":
         history,
         global_step,
         wall_seconds,
-        window=args.window,
+        window=window,
     )
     writer.close()

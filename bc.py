@@ -535,6 +535,8 @@ if __name__ == "__main__":
             f"expected --val-fraction to leave at least 2 of the {num_transitions} demo transitions for training, "
             f"found {args.val_fraction} (leaves {num_transitions - n_val})."
         )
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
@@ -547,7 +549,6 @@ if __name__ == "__main__":
     train_idx = perm[n_val:]
 
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
         # the observation statistics are buffers of the policy: load_weights restores them from the checkpoint
         hidden_sizes = ckpt["config"]["hidden_sizes"]
         policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, torch.zeros(obs_dim), torch.ones(obs_dim))

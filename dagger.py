@@ -614,10 +614,11 @@ if __name__ == "__main__":
     if not args.load_model:  # read before start_run, so that a wrong --expert leaves no run directory behind
         expert_path = default_path(args.expert, args.env_id, "expert.pt")
         expert_act = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
 
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
         policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete).to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:

@@ -720,13 +720,14 @@ if __name__ == "__main__":
         low, high = None, None
     else:
         low, high = act_space.low, act_space.high
+    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
+        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
 
     # observation statistics shared by the policy, the value network and D, started from the expert's states
     obs_rms = RunningMeanStd(demos["observations"].astype(np.float64))
     norm_obs = args.norm_obs
     if args.load_model:
-        ckpt = load_checkpoint(args.load_model, args.env_id)
         config = ckpt["config"]
         if "hidden_sizes" not in config or "norm_obs" not in config or "obs_mean" not in ckpt or "obs_var" not in ckpt:
             fail(
