@@ -3,7 +3,8 @@
     python benchmark/tb_extract.py runs/Hopper-v5__probeE__101__1795981796 out.json
 
 Writes {"run": name, "scalars": {tag: [[step, value], ...]}} with the run's scalar tags but the per-episode and
-per-second ones (charts/episodic_*, charts/SPS, charts/learning_rate), plus the run's summary.json when it has one. The committed files live under benchmark/probes/.
+per-second ones (charts/episodic_*, charts/SPS, charts/learning_rate), plus the run's summary.json when it has one.
+The committed files live under benchmark/probes/.
 """
 
 import argparse
