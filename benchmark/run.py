@@ -11,6 +11,14 @@ exact command added, to benchmark/results/<env_id>/<algo>__<protocol>__seed<S>.j
 committed, and the only input of the report. A run whose results file exists is skipped, so an interrupted
 benchmark resumes where it stopped.
 
+    python benchmark/run.py --algos bc --envs CartPole-v1 --ray-address local --workers 2   # a local Ray instance
+    python benchmark/run.py --envs Hopper-v5 --ray-address auto                             # a `ray start` cluster
+
+With --ray-address (Ray is in requirements.txt) each run is one Ray task of one CPU running the same run_one, sent by
+value (cloudpickle), so results land in the same files and a line is printed as each run finishes. `local` starts a
+Ray instance of --workers CPUs on this machine; `auto` or `ray://host:10001` joins a cluster (ray:// needs
+`pip install 'ray[client]'`) whose nodes see this checkout at the same path, e.g. on a shared filesystem.
+
 Protocols (docs/results.md):
 - demos10: 10 demos drawn at random per seed from the shipped 25 (the scripts' default `--demo-draw random`, seeded
   by the run seed), the scripts' default budgets except where BUDGETS says, 50 final evaluation episodes on start
@@ -135,17 +143,34 @@ def run_one(algo, env, seed, protocol, results_dir, runs_dir):
     return f"ok   {algo} {env} {protocol} seed {seed}: {summary['normalized_score']:.3f} in {time.time() - t:.0f}s"
 
 
-def run_on_ray(jobs, address, results_dir, runs_dir):
-    """Send the runs to a Ray cluster (`pip install 'ray[default]'`), one task of one CPU per run. The workers must
-    see this checkout at the same path (a shared filesystem, or a local instance): the results land in the same
-    files as local runs."""
+def run_on_ray(jobs, address, results_dir, runs_dir, workers=2):
+    """Run the jobs as Ray tasks of one CPU each and yield each run's line as it finishes. `local` (or None) starts a
+    local instance of `workers` CPUs; another address (`auto`, `ray://host:10001`) joins that cluster, whose nodes
+    must see this checkout at the same path. run_one travels by value (cloudpickle: this file is run as a script or
+    loaded by importlib, never imported by name), so the results land in the same files as local runs."""
     try:
         import ray
     except ImportError:
-        sys.exit("run.py: expected Ray for --ray-address, found it is not installed (pip install 'ray[default]').")
-    ray.init(address=address)
+        sys.exit("run.py: expected Ray for --ray-address, found it is not installed (pip install -r requirements.txt).")
+    if address in (None, "local"):
+        ray.init(address="local", num_cpus=workers, include_dashboard=False)
+    else:
+        ray.init(address=address)
+    results_dir, runs_dir = os.path.abspath(results_dir), os.path.abspath(runs_dir)  # a worker's cwd may differ
     remote = ray.remote(num_cpus=1)(run_one)
-    return ray.get([remote.remote(*job, results_dir, runs_dir) for job in jobs])
+    pending = {remote.remote(*job, results_dir, runs_dir): job for job in jobs}
+    try:
+        while pending:
+            [done], _ = ray.wait(list(pending), num_returns=1)
+            algo, env, seed, protocol = pending.pop(done)
+            try:
+                yield ray.get(done)
+            except Exception as e:  # run_one raised or its worker was lost: a FAIL line, as a failed script gives
+                cause = getattr(e, "cause", None) or e  # RayTaskError wraps run_one's own exception
+                reason = (str(cause).strip().splitlines() or [""])[0]
+                yield f"FAIL {algo} {env} {protocol} seed {seed} on Ray: {type(cause).__name__}: {reason}"
+    finally:
+        ray.shutdown()
 
 
 def load_results(results_dir):
@@ -236,8 +261,9 @@ def report(results_dir, docs_dir, readme=None):
         "- Normalized score = (R - R_random) / (R_demos - R_random), R_demos the mean return of the demonstrations",
         "  the run used (DAgger and AggreVaTeD, which ask the expert online, use the file's 25-episode mean).",
         "- Score: mean over seeds +- the half-width of a 95% Student-t interval; IQM is the interquartile mean over",
-        "  seeds (rliable). Wall seconds: training only, per run, often two runs at a time on the project's 2-core",
-        "  CPU machine (torch 1 thread), so an upper bound. SPS: env steps per second of training (BC: 0 env steps).",
+        "  seeds (rliable). Wall seconds: training only, per run, on the project's 2-core CPU machine (torch 1",
+        "  thread) with two to four runs sharing it, so an upper bound. SPS: env steps per second of training (BC: 0",
+        "  env steps). Probe runs behind the settings discussed in the algorithm pages are under `benchmark/probes/`.",
         "",
         "| env | algo | protocol | seeds | normalized (95% CI) | IQM | return | env steps | wall s | SPS |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -305,7 +331,11 @@ if __name__ == "__main__":
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3, 4, 5], help="seeds per (algo, env)")
     p.add_argument("--protocol", default="demos10", choices=list(PROTOCOLS), help="demos and budget protocol")
     p.add_argument("--workers", type=int, default=2, help="parallel local runs (default 2: one per core)")
-    p.add_argument("--ray-address", default=None, help="run on this Ray cluster ('auto', 'ray://host:10001', 'local')")
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="run on Ray: 'local' starts an instance of --workers CPUs; 'auto' or 'ray://host:10001' joins a cluster",
+    )
     p.add_argument("--report-only", action="store_true", help="skip the runs, only rebuild results.md and plots")
     p.add_argument("--results-dir", default=RESULTS, help="where the committed summaries are")
     p.add_argument("--runs-dir", default=os.path.join(HERE, "runs"), help="where runs write their logs")
@@ -314,7 +344,7 @@ if __name__ == "__main__":
     if not a.report_only:
         jobs = [(algo, env, seed, a.protocol) for env in a.envs for algo in a.algos for seed in a.seeds]
         if a.ray_address:
-            for msg in run_on_ray(jobs, None if a.ray_address == "local" else a.ray_address, a.results_dir, a.runs_dir):
+            for msg in run_on_ray(jobs, a.ray_address, a.results_dir, a.runs_dir, a.workers):
                 print(msg, flush=True)
         else:
             with ThreadPoolExecutor(a.workers) as pool:

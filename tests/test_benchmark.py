@@ -94,3 +94,25 @@ def test_one_real_run_lands_in_the_results_file(tmp_path):
     s = json.load(open(bench.result_path(str(tmp_path / "results"), "CartPole-v1", "bc", "demos10", 3)))
     assert s["protocol"] == "demos10" and s["command"].startswith("python bc.py --env-id CartPole-v1 --seed 3")
     assert len(s["demos"]["episodes"]) == 10 and len(s["final_eval"]["returns"]) == 2
+
+
+def test_runs_on_a_local_ray_instance_land_in_the_results_files(tmp_path):
+    """--ray-address local: run_one travels to the Ray workers by value and writes the files a local run writes."""
+    import ray
+
+    results, runs = str(tmp_path / "results"), str(tmp_path / "runs")
+    tiny = "--total-steps 50 --final-eval-episodes 2 --eval-every 0"
+    bench.BUDGETS["bc", "CartPole-v1", "demos10"] = tiny.split()
+    try:
+        jobs = [("bc", "CartPole-v1", seed, "demos10") for seed in (3, 4)]
+        msgs = list(bench.run_on_ray(jobs, "local", results, runs, workers=2))
+    finally:
+        del bench.BUDGETS["bc", "CartPole-v1", "demos10"]
+        ray.shutdown()
+    assert len(msgs) == 2 and all(m.startswith("ok") for m in msgs), msgs
+    assert not ray.is_initialized()
+    for seed in (3, 4):
+        s = json.load(open(bench.result_path(results, "CartPole-v1", "bc", "demos10", seed)))
+        assert s["protocol"] == "demos10" and s["seed"] == seed
+        assert s["command"].startswith(f"python bc.py --env-id CartPole-v1 --seed {seed} --exp-name bc")
+        assert s["command"].endswith(tiny)
