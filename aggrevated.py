@@ -571,7 +571,7 @@ def start_run(args):
             name=run_name,
             save_code=True,
         )
-    writer = SummaryWriter(f"runs/{run_name}")
+    writer = SummaryWriter(os.path.abspath(f"runs/{run_name}"))  # absolute: the log thread outlives a chdir
     table = "\n".join(f"|{k}|{v}|" for k, v in vars(args).items())
     writer.add_text("hyperparameters", "|param|value|\n|-|-|\n" + table)
     return run_name, writer
