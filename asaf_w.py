@@ -691,7 +691,6 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
-            grad_steps = 0
             for epoch in range(args.update_epochs):
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
@@ -706,7 +705,6 @@ if __name__ == "__main__":
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                     optimizer.step()
                     policy.bound_log_std_()
-                    grad_steps += 1
             # 4) pi_G <- pi_tilde happens implicitly: the next batch is collected by the updated policy
 
             # what explains a collapse (docs/asaf.md): D's accuracy on the last minibatch (D > 1/2 on expert windows,
@@ -718,7 +716,6 @@ if __name__ == "__main__":
                 writer.add_scalar("charts/disc_learner_acc", (x[bs:] < 0).float().mean().item(), global_step)
                 kl = policy_kl(policy, l_obs, old_out, old_log_std).item()
                 writer.add_scalar("charts/update_kl", kl, global_step)
-                writer.add_scalar("charts/update_grad_steps", grad_steps, global_step)
                 if discrete:
                     entropy = -(old_out.exp() * old_out).sum(-1).mean().item()
                 else:
@@ -739,7 +736,7 @@ if __name__ == "__main__":
                 score = log_evaluation(writer, history, demos, global_step, start_time, returns)
                 print(
                     f"step={global_step} eval_return={returns.mean():.1f} normalized={score:.3f} "
-                    f"loss={loss.item():.3f} kl={kl:.4f} steps={grad_steps} entropy={entropy:.3f} sps={sps}",
+                    f"loss={loss.item():.3f} kl={kl:.4f} entropy={entropy:.3f} sps={sps}",
                     flush=True,
                 )
         envs.close()
