@@ -94,6 +94,9 @@ class Args:
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
+    state_std: bool = False
+    """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
+    [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -125,25 +128,35 @@ class Policy(nn.Module):
     mean (docs/asaf.md).
     """
 
-    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min):
+    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, state_std=False):
         super().__init__()
         self.discrete = discrete
         self.log_std_min = log_std_min
-        self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
-        self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
+        self.state_std = state_std and not discrete
+        if self.state_std:
+            self.net = mlp(obs_dim, 2 * act_dim, hidden_sizes)  # the Gaussian's mean and log-std
+            self.log_std = None
+        else:
+            self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
+            self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def forward(self, obs):
         """(log-probabilities of every action, None) if Discrete, (mean, log-std) if Box."""
         out = self.net(obs)
         if self.discrete:
             return out.log_softmax(-1), None
+        if self.state_std:
+            mu, raw = out.chunk(2, -1)
+            # a soft bound keeps a gradient everywhere: softplus pulls raw values into [log_std_min, LOG_STD_MAX]
+            log_std = LOG_STD_MAX - F.softplus(LOG_STD_MAX - raw)
+            return mu, self.log_std_min + F.softplus(log_std - self.log_std_min)
         return out, self.log_std.expand_as(out)
 
     def bound_log_std_(self):
         """Projected gradient step: clamp the log-std *parameter* into [log_std_min, LOG_STD_MAX] after each optimizer
         step. A clamp inside forward would zero its gradient below the floor while Adam's momentum carries the raw
         value further down, and nothing would bring it back; here the gradient always flows."""
-        if not self.discrete:
+        if self.log_std is not None:
             with torch.no_grad():
                 self.log_std.clamp_(self.log_std_min, LOG_STD_MAX)
 
@@ -302,9 +315,10 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
     draw 'random' takes num_demos episodes at random, the draw seeded by the run seed; 'first' the first num_demos.
     Every check ends in one sentence: the file, its keys, the env id, shapes, action type and range, finite values,
     complete episodes and the count. Returns a dict: observations, actions, ends (True at each episode's last
-    transition) of the episodes used, in file order; `episodes` (their indices in the file) and `episode_returns`;
-    `expert_return` (the mean return of the episodes used, or of the whole file if none are used: the normalized
-    score's reference); `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
+    transition) of the episodes used, in file order; `episodes` (their indices in the file), `episode_returns` and
+    `terminated` (whether each ended in a termination rather than a time limit); `expert_return` (the mean return
+    of the episodes used, or of the whole file if none are used: the normalized score's reference);
+    `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
     """
     if not os.path.isfile(path):
         fail(f"expected a demonstrations file at {path}, found no such file (record one with expert.py).")
@@ -390,6 +404,7 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
         draw=draw,
         episodes=[int(e) for e in episodes],
         episode_returns=[float(r) for r in used_returns],
+        terminated=[bool(data["terminations"][end_idx[e]]) for e in episodes],
         expert_return=expert_return,
         file_expert_return=float(returns.mean()),
         random_return=random_return,
@@ -609,10 +624,12 @@ if __name__ == "__main__":
     window = args.window
     if args.load_model:
         window = ckpt["config"]["window"]  # the saved policy's variant, whatever --window says
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min).to(device)
+        state_std = ckpt["config"].get("state_std", False)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, state_std)
+        policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
-        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std).to(device)
 
     def act_fn(obs):
         return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
@@ -683,6 +700,7 @@ if __name__ == "__main__":
             # 2) log pi_G of learner and expert transitions, once, before the update epochs (pi_G is frozen)
             with torch.no_grad():
                 old_out, old_log_std = policy(l_obs)
+                e_old_out, e_old_log_std = policy(e_obs)
                 l_old = policy.log_prob(l_obs, l_act)
                 e_old = policy.log_prob(e_obs, e_act)
             l_old_w = (l_old[l_idx] * l_mask).sum(-1)
@@ -716,11 +734,15 @@ if __name__ == "__main__":
                 writer.add_scalar("charts/disc_learner_acc", (x[bs:] < 0).float().mean().item(), global_step)
                 kl = policy_kl(policy, l_obs, old_out, old_log_std).item()
                 writer.add_scalar("charts/update_kl", kl, global_step)
+                # the same KL on the demos' states: far below the learner's when the update moves pi mostly where
+                # the expert never was (Eq. 12's learner term alone acts there)
+                kl_e = policy_kl(policy, e_obs, e_old_out, e_old_log_std).item()
+                writer.add_scalar("charts/update_kl_expert_states", kl_e, global_step)
                 if discrete:
                     entropy = -(old_out.exp() * old_out).sum(-1).mean().item()
                 else:
-                    entropy = (old_log_std[0] + 0.5 * np.log(2 * np.pi * np.e)).sum().item()
-                    writer.add_scalar("charts/policy_std", old_log_std[0].exp().mean().item(), global_step)
+                    entropy = (old_log_std + 0.5 * np.log(2 * np.pi * np.e)).sum(-1).mean().item()
+                    writer.add_scalar("charts/policy_std", old_log_std.exp().mean().item(), global_step)
                     writer.add_scalar("charts/mean_abs_mu", old_out.abs().mean().item(), global_step)
                     writer.add_scalar("charts/clipped_action_fraction", clipped, global_step)
                 writer.add_scalar("charts/policy_entropy", entropy, global_step)
@@ -736,13 +758,14 @@ if __name__ == "__main__":
                 score = log_evaluation(writer, history, demos, global_step, start_time, returns)
                 print(
                     f"step={global_step} eval_return={returns.mean():.1f} normalized={score:.3f} "
-                    f"loss={loss.item():.3f} kl={kl:.4f} entropy={entropy:.3f} sps={sps}",
+                    f"loss={loss.item():.3f} kl={kl:.4f} kl_e={kl_e:.4f} entropy={entropy:.3f} sps={sps}",
                     flush=True,
                 )
         envs.close()
     wall_seconds = time.time() - start_time
     if args.save_model and not args.load_model:
         config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes), window=args.window)
+        config["state_std"] = args.state_std
         print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
 
     # final deterministic evaluation on start states of this seed's own (the number reported in summary.json)

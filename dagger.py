@@ -316,9 +316,10 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
     draw 'random' takes num_demos episodes at random, the draw seeded by the run seed; 'first' the first num_demos.
     Every check ends in one sentence: the file, its keys, the env id, shapes, action type and range, finite values,
     complete episodes and the count. Returns a dict: observations, actions, ends (True at each episode's last
-    transition) of the episodes used, in file order; `episodes` (their indices in the file) and `episode_returns`;
-    `expert_return` (the mean return of the episodes used, or of the whole file if none are used: the normalized
-    score's reference); `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
+    transition) of the episodes used, in file order; `episodes` (their indices in the file), `episode_returns` and
+    `terminated` (whether each ended in a termination rather than a time limit); `expert_return` (the mean return
+    of the episodes used, or of the whole file if none are used: the normalized score's reference);
+    `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
     """
     if not os.path.isfile(path):
         fail(f"expected a demonstrations file at {path}, found no such file (record one with expert.py).")
@@ -404,6 +405,7 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
         draw=draw,
         episodes=[int(e) for e in episodes],
         episode_returns=[float(r) for r in used_returns],
+        terminated=[bool(data["terminations"][end_idx[e]]) for e in episodes],
         expert_return=expert_return,
         file_expert_return=float(returns.mean()),
         random_return=random_return,

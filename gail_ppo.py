@@ -101,8 +101,10 @@ class Args:
     """gradient clipping norm of the policy and value networks"""
 
     # GAIL (the discriminator and the reward)
-    reward_type: Literal["neg_log_one_minus_d", "log_d", "logit"] = "neg_log_one_minus_d"
-    """reward from D = P(expert|s,a): -log(1-D) > 0 pays to survive, log D < 0 to die early, the logit is neutral"""
+    reward_type: Literal["auto", "neg_log_one_minus_d", "log_d", "logit"] = "auto"
+    """reward from D = P(expert|s,a): -log(1-D) > 0 pays to survive, log D < 0 to die early, the logit is neutral;
+    'auto' reads the demos: the logit if most of the expert's episodes end in a termination (it ends them itself,
+    as a lander does), else -log(1-D) (the expert stays alive until the time limit)"""
     disc_lr: float = 3e-4
     """learning rate of the discriminator"""
     disc_updates: int = 4
@@ -409,9 +411,10 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
     draw 'random' takes num_demos episodes at random, the draw seeded by the run seed; 'first' the first num_demos.
     Every check ends in one sentence: the file, its keys, the env id, shapes, action type and range, finite values,
     complete episodes and the count. Returns a dict: observations, actions, ends (True at each episode's last
-    transition) of the episodes used, in file order; `episodes` (their indices in the file) and `episode_returns`;
-    `expert_return` (the mean return of the episodes used, or of the whole file if none are used: the normalized
-    score's reference); `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
+    transition) of the episodes used, in file order; `episodes` (their indices in the file), `episode_returns` and
+    `terminated` (whether each ended in a termination rather than a time limit); `expert_return` (the mean return
+    of the episodes used, or of the whole file if none are used: the normalized score's reference);
+    `file_expert_return`, `random_return`, `file_episodes`, `path` and `draw`.
     """
     if not os.path.isfile(path):
         fail(f"expected a demonstrations file at {path}, found no such file (record one with expert.py).")
@@ -497,6 +500,7 @@ def load_demos(path, env_id, obs_space, act_space, num_demos, draw, seed):
         draw=draw,
         episodes=[int(e) for e in episodes],
         episode_returns=[float(r) for r in used_returns],
+        terminated=[bool(data["terminations"][end_idx[e]]) for e in episodes],
         expert_return=expert_return,
         file_expert_return=float(returns.mean()),
         random_return=random_return,
@@ -716,6 +720,12 @@ if __name__ == "__main__":
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
+    reward_type = args.reward_type
+    if reward_type == "auto":
+        if np.mean(demos["terminated"]) > 0.5:
+            reward_type = "logit"
+        else:
+            reward_type = "neg_log_one_minus_d"
     if discrete:
         low, high = None, None
     else:
@@ -838,7 +848,7 @@ if __name__ == "__main__":
 
             # Algorithm 1, line 5: policy step on the reward of the updated D (PPO instead of TRPO)
             with torch.no_grad():
-                gail_r = gail_reward(disc(l_x).squeeze(-1), args.reward_type).reshape(args.num_steps, args.num_envs)
+                gail_r = gail_reward(disc(l_x).squeeze(-1), reward_type).reshape(args.num_steps, args.num_envs)
                 next_value = agent.critic(normalize(next_obs, m, v, args.norm_obs)).squeeze(-1)
                 advantages, returns = compute_gae(gail_r + boot, values, ends, next_value, args.gamma, args.gae_lambda)
             b_logprobs = logprobs.reshape(-1)
@@ -919,5 +929,6 @@ if __name__ == "__main__":
         history,
         global_step,
         wall_seconds,
+        reward_type=reward_type,
     )
     writer.close()

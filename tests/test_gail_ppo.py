@@ -329,6 +329,16 @@ def test_smoke_save_and_load(tmp_path, run, env_id):
     assert reloaded["final_eval"]["returns"] == s["final_eval"]["returns"]  # same weights, statistics, start states
 
 
+@pytest.mark.parametrize("max_steps,expected", [(200, "logit"), (8, "neg_log_one_minus_d")])
+def test_auto_reward_follows_how_the_demos_end(tmp_path, run, max_steps, expected):
+    """--reward-type auto: the neutral logit when the expert's episodes end in terminations (a random CartPole policy
+    drops the pole within 200 steps), the survival reward -log(1-D) when they reach the time limit (cut at 8 steps)."""
+    demos = write_demos(str(tmp_path / "demos.npz"), "CartPole-v1", max_steps=max_steps)
+    p = run("gail_ppo.py", "--env-id", "CartPole-v1", "--demos", demos, *SMOKE, "--hidden-sizes", "8")
+    assert p.returncode == 0, p.stderr
+    assert summary(tmp_path)["reward_type"] == expected
+
+
 def test_bc_warm_start_clones_the_expert(tmp_path, run):
     """--bc-init-steps fits the policy to the shipped CartPole demos before GAIL. With the policy loss off for the whole
     one-iteration run (--critic-warmup), the evaluation measures the clone; without the warm start, the same run does
