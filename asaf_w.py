@@ -85,15 +85,17 @@ class Args:
     """parallel environments (gymnasium SyncVectorEnv) collecting the learner's batch"""
     num_steps: int = 250
     """steps per env per update: the batch holds num_envs * num_steps transitions"""
-    update_epochs: int = 30
-    """epochs over the learner's windows per update (Algorithm 1 line 5 is a loop of epochs x minibatches)"""
+    update_epochs: int = 0
+    """epochs over the learner's windows per update (Algorithm 1 line 5 is a loop of epochs x minibatches); 0 = 5 for
+    ASAF-1 (--window 1), whose longer updates overshoot on states the expert never visits, and 30 for longer windows,
+    which learn too slowly with fewer (docs/asaf.md)"""
     batch_size: int = 100
     """learner transitions per minibatch: batch_size // window learner windows, paired with as many expert windows"""
     max_grad_norm: float = 1.0
     """gradient-norm clipping of each policy step"""
-    log_std_min: float = -2.0
-    """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
-    -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
+    log_std_min: float = -5.0
+    """Box actions: lower bound of the log-std (upper: 2), kept by clamping the parameter after each step; the fit
+    of deterministic demos drives sigma down, and a higher floor (-2) held it where it blurred the expert's actions"""
     state_std: bool = False
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
     [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state"""
@@ -598,10 +600,9 @@ if __name__ == "__main__":
             "window",
             "num_envs",
             "num_steps",
-            "update_epochs",
             "batch_size",
         ),
-        counts0=("eval_every", "window_stride"),
+        counts0=("eval_every", "window_stride", "update_epochs"),
         rates=("learning_rate", "max_grad_norm"),
     )
     if args.log_std_min >= LOG_STD_MAX:
@@ -610,6 +611,12 @@ if __name__ == "__main__":
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
     stride = args.window_stride or args.window
+    update_epochs = args.update_epochs
+    if update_epochs == 0:
+        if args.window == 1:
+            update_epochs = 5
+        else:
+            update_epochs = 30
     longest = int(np.diff(np.flatnonzero(demos["ends"]), prepend=-1).max())  # windows are cut at episode/batch ends
     if args.window > min(longest, args.num_steps):
         fail(
@@ -709,7 +716,7 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
-            for epoch in range(args.update_epochs):
+            for epoch in range(update_epochs):
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
                     lb = perm[k * bs : (k + 1) * bs]
@@ -787,5 +794,6 @@ if __name__ == "__main__":
         global_step,
         wall_seconds,
         window=window,
+        update_epochs=update_epochs,
     )
     writer.close()

@@ -76,6 +76,10 @@ class Args:
     """transitions per minibatch sampled from the replay buffer"""
     learning_starts: int = 5_000
     """env steps taken at random before learning starts (0: learn from the first step)"""
+    random_action_repeat: int = 1
+    """SAC: hold each uniform random action of the first --learning-starts steps for this many steps; persistent
+    pushes explore much further than per-step noise (a hard-exploration env such as MountainCarContinuous-v0 needs
+    about 30 to reach its goal at random: experts/README.md)"""
     eval_every: int = 10_000
     """evaluate the deterministic policy every this many env steps (the best evaluation is the expert kept)"""
     eval_episodes: int = 10
@@ -426,6 +430,7 @@ if __name__ == "__main__":
             "eval_episodes",
             "num_demo_episodes",
             "target_network_frequency",
+            "random_action_repeat",
         ),
         counts0=("learning_starts", "train_frequency"),
         rates=("learning_rate", "policy_lr"),
@@ -612,7 +617,9 @@ if __name__ == "__main__":
                 with torch.no_grad():
                     action = int(q(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax())
         elif global_step < args.learning_starts:
-            action = act_space.sample()
+            if (global_step - start_step) % args.random_action_repeat == 0:
+                random_action = act_space.sample()
+            action = random_action
         else:
             with torch.no_grad():
                 o = torch.as_tensor(obs, dtype=torch.float32, device=device).unsqueeze(0)  # MuJoCo obs are float64

@@ -379,6 +379,8 @@ def test_smoke_cartpole_save_and_load(run, tmp_path, script, extra):
     assert len(s["demos"]["episodes"]) == 2
     assert s["final_eval"]["env_seeds"] == asaf.env_seeds(1, "final", 2)
     assert s["history"][-1]["step"] == s["env_steps"]  # the curve ends at the end of training
+    if script == "asaf_w.py":  # --update-epochs 0 (the default): 5 for ASAF-1, 30 for longer windows
+        assert s["update_epochs"] == {"1": 5, "4": 30}[extra[1]]
     os.rename(tmp_path / "runs", tmp_path / "train_runs")  # so that the evaluation's summary is the only one in runs/
     model = glob.glob(str(tmp_path / "train_runs" / "*" / "*.pt"))[0]
     r = run(script, *SMOKE, "--load-model", model, timeout=180)
@@ -391,6 +393,7 @@ def test_smoke_cartpole_save_and_load(run, tmp_path, script, extra):
     [
         ("asaf.py", ("--episodes-per-update", "2", "--batch-episodes", "1")),
         ("asaf_w.py", ("--window", "8", "--num-envs", "2", "--num-steps", "50")),
+        ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--state-std")),
     ],
 )
 def test_smoke_pendulum(run, tmp_path, script, extra):

@@ -144,6 +144,8 @@ def test_smoke_train_and_record(run, tmp_path, env_id, steps):
         out,
         "--demo-at-returns",
         -1e9,
+        "--random-action-repeat",
+        7,
     )
     assert r.returncode == 0, r.stderr[-3000:]
     check_demos(out / "demos.npz", env_id, 3)
@@ -289,6 +291,7 @@ BAD_FLAGS = [
     ("--num-demo-episodes", "0"),
     ("--target-network-frequency", "0"),
     ("--learning-starts", "-1"),
+    ("--random-action-repeat", "0"),
     ("--train-frequency", "-1"),
     ("--learning-rate", "nan"),
     ("--policy-lr", "-1e-3"),
