@@ -54,8 +54,9 @@ class Args:
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
     total_timesteps: int = 150_000
     """total environment steps of the learner"""
-    learning_rate: float = 3e-4
-    """learning rate of the policy and value networks (annealed linearly to 0 with --anneal-lr)"""
+    learning_rate: float = 1e-4
+    """learning rate of the policy and value networks (annealed linearly to 0 with --anneal-lr); low, so that PPO
+    refines the warm-started clone rather than undoing it"""
     demos: str | None = None
     """demonstrations file (default: experts/<env-id>/demos.npz next to this script)"""
     num_demos: int = 10
@@ -107,21 +108,25 @@ class Args:
     as a lander does), else -log(1-D) (the expert stays alive until the time limit)"""
     disc_lr: float = 3e-4
     """learning rate of the discriminator"""
-    disc_updates: int = 4
-    """discriminator gradient steps per PPO iteration: too many and D saturates, its reward stops discriminating"""
+    disc_updates: int = 10
+    """discriminator gradient steps per PPO iteration: a D kept sharp tells a clone that drifts from the expert"""
     disc_batch_size: int = 512
     """expert and learner pairs in each discriminator step (each side)"""
-    gp_coef: float = 10.0
+    gp_coef: float = 1.0
     """weight of the penalty (||grad D|| - 1)^2 on expert/learner mixes (as in DAC); keeps D's reward smooth, 0 = off"""
     norm_obs: bool = True
     """if toggled, the policy, the value network and D see observations standardised by shared running statistics;
     they start from the expert's states and are updated with the learner's (not after --bc-init-steps)"""
     bootstrap_truncation: bool = True
     """if toggled, a time-limit truncation bootstraps from V(final obs), a termination does not (off: both are death)"""
-    bc_init_steps: int = 0
-    """warm start: this many behavioural-cloning steps (batch 256) on the demos before GAIL; 0 = start from scratch"""
-    critic_warmup: int = 0
-    """PPO iterations at the start that fit only the value network (policy loss off), e.g. after --bc-init-steps"""
+    bc_init_steps: int = 10_000
+    """warm start: this many behavioural-cloning steps (batch 256) on the demos before GAIL; 0 = start from scratch
+    (the original GAIL)"""
+    bc_init_lr: float = 3e-4
+    """Adam learning rate of the warm start's cloning steps (PPO then goes on at --learning-rate)"""
+    critic_warmup: int = 10
+    """PPO iterations at the start that fit only the value network (policy loss off), so that the first policy
+    updates after the warm start follow a fitted critic"""
 
 
 LOG_STD_MIN = -5.0  # bounds of the shared log-std of Box actions, kept by Agent.bound_log_std_
@@ -699,7 +704,7 @@ if __name__ == "__main__":
             "disc_batch_size",
         ),
         counts0=("eval_every", "bc_init_steps", "critic_warmup"),
-        rates=("learning_rate", "clip_coef", "max_grad_norm", "disc_lr"),
+        rates=("learning_rate", "bc_init_lr", "clip_coef", "max_grad_norm", "disc_lr"),
         fractions=("gamma", "gae_lambda"),
     )
     if args.ent_coef < 0:
@@ -793,10 +798,12 @@ if __name__ == "__main__":
         # Box: the mean fits the actions, the state-independent std their residual.
         e_obs_n = normalize(e_obs, obs_rms.mean, obs_rms.var, args.norm_obs)
         e_act_t = torch.as_tensor(e_act)
+        optimizer.param_groups[0]["lr"] = args.bc_init_lr
         for _ in range(args.bc_init_steps):
             i = torch.randint(0, len(e_obs_n), (BC_BATCH_SIZE,))
             _, logp, _, _ = agent.get_action_and_value(e_obs_n[i], e_act_t[i])
             gradient_step(agent, optimizer, -logp.mean())
+        optimizer.param_groups[0]["lr"] = args.learning_rate
 
         for iteration in range(1, num_iterations + 1):
             if args.anneal_lr:

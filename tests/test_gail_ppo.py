@@ -64,6 +64,8 @@ def summary(tmp_path):
 
 
 SMOKE = (
+    "--bc-init-steps",
+    "50",
     "--total-timesteps",
     "512",
     "--num-envs",
