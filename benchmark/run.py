@@ -4,6 +4,7 @@
     python benchmark/run.py --algos bc asaf_1 --envs CartPole-v1 --seeds 1 2 3 --workers 2
     python benchmark/run.py --envs Hopper-v5 --protocol paper25 --algos asaf_1
     python benchmark/run.py --report-only                      # rebuild results.md and plots from benchmark/results
+    python benchmark/run.py --protocol heldout --envs Acrobot-v1 --seeds 1 2 3   # an env outside the suite
 
 Each run is `python <script> --env-id ENV --seed SEED --exp-name ALGO [flags of the protocol]`, started in
 benchmark/runs/ (its TensorBoard log lands there, not committed). When it ends, its summary.json is copied, with the
@@ -54,7 +55,16 @@ ALGOS = {
 }
 CLASSIC = ["CartPole-v1", "LunarLander-v3", "Pendulum-v1", "LunarLanderContinuous-v3"]
 MUJOCO = ["HalfCheetah-v5", "Hopper-v5", "Walker2d-v5", "Ant-v5"]
-PROTOCOLS = {"demos10": ["--num-demos", "10"], "paper25": ["--num-demos", "25"]}
+PROTOCOLS = {"demos10": ["--num-demos", "10"], "paper25": ["--num-demos", "25"], "heldout": ["--num-demos", "10"]}
+# Envs outside the suite, which no default was tuned on: their experts are made by these expert.py commands (the
+# README's, plus the documented hard-exploration flag on MountainCarContinuous-v0) into benchmark/heldout/<env>/,
+# which is not committed; every learner then runs there at its defaults (protocol `heldout`, like demos10).
+HELDOUT_DIR = os.path.join(HERE, "heldout")
+HELDOUT = {
+    "Acrobot-v1": ["--total-timesteps", "100000"],
+    "MountainCarContinuous-v0": ["--total-timesteps", "50000", "--random-action-repeat", "30"],
+    "Reacher-v5": ["--total-timesteps", "100000"],
+}
 INTERACTIVE = ("gail_ppo", "asaf", "asaf_w", "asaf_1")  # learners whose budget is env steps of their own policy
 
 # (algo, env, protocol) -> budget and network size: the only per-env flags the benchmark passes
@@ -97,13 +107,24 @@ def command(algo, env, seed, protocol="demos10"):
     if algo not in ("dagger", "aggrevated"):  # the online-expert learners use no demos, only the file's return
         flags += PROTOCOLS[protocol]
     flags += BUDGETS.get((algo, env, protocol), []) + EXCEPTIONS.get((algo, env), [])
+    if protocol == "heldout":
+        flags += ["--demos", os.path.join(HELDOUT_DIR, env, "demos.npz")]
+        if algo in ("dagger", "aggrevated"):
+            flags += ["--expert", os.path.join(HELDOUT_DIR, env, "expert.pt")]
     head = [sys.executable, os.path.join(ROOT, script), "--env-id", env, "--seed", str(seed), "--exp-name", algo]
     return head + flags
 
 
 def display(cmd):
-    """The command as a user types it: `python <script> ...`."""
-    return " ".join(["python", os.path.relpath(cmd[1], ROOT)] + cmd[2:])
+    """The command as a user types it: `python <script> ...`, paths relative to the repository."""
+    words = [w if not os.path.isabs(w) else os.path.relpath(w, ROOT) for w in cmd[1:]]
+    return " ".join(["python"] + words)
+
+
+def expert_command(env):
+    """The expert.py command that makes the expert and demos of a held-out env."""
+    out = os.path.join(HELDOUT_DIR, env)
+    return [sys.executable, os.path.join(ROOT, "expert.py"), "--env-id", env] + HELDOUT[env] + ["--out-dir", out]
 
 
 def run_one(algo, env, seed, protocol, results_dir, runs_dir):
@@ -243,6 +264,8 @@ def report(results_dir, docs_dir, readme=None):
         "  summary records which), the scripts' defaults plus a budget (and (256, 256) layers on MuJoCo): no other",
         "  flag, as the commands at the end show.",
         "- **paper25**: all 25 shipped demonstrations, up to 2M env steps on MuJoCo (the ASAF paper's setting).",
+        "- **heldout**: envs outside the suite, on which no default was tuned; their experts were made by the",
+        "  expert.py commands listed at the end (not shipped), then every learner ran at its defaults, as demos10.",
         "- Final evaluation: 50 episodes of the deterministic policy from start states of the seed's own (env seeds",
         "  2_000_000_000 + 10_000 * seed + i), never seen in training, in periodic evaluations or by another seed.",
         "- Normalized score = (R - R_random) / (R_demos - R_random), R_demos the mean return of the demonstrations",
@@ -281,6 +304,10 @@ def report(results_dir, docs_dir, readme=None):
             glance.append(f"| {env} | " + " | ".join(cells) + " |")
         lines += [""] + glance
         readme_glance += glance + [""]
+    heldout_envs = sorted({e for e, _, p in groups if p == "heldout"})
+    if heldout_envs:
+        lines += ["", "Experts of the held-out envs (run from the repository root):", ""]
+        lines += [f"- {env}: `{display(expert_command(env))}`" for env in heldout_envs if env in HELDOUT]
     lines += ["", "Commands (seed 1 shown; `--seed` varies):", ""]
     for (env, algo, protocol), ss in sorted(groups.items()):
         if "command" in ss[0]:
@@ -328,6 +355,14 @@ if __name__ == "__main__":
     p.add_argument("--runs-dir", default=os.path.join(HERE, "runs"), help="where runs write their logs")
     p.add_argument("--docs-dir", default=DOCS, help="where results.md and img/ go")
     a = p.parse_args()
+    if not a.report_only and a.protocol == "heldout":
+        for env in a.envs:  # make a held-out env's expert first, once (expert.py refuses to overwrite one)
+            if env not in HELDOUT:
+                sys.exit(f"run.py: expected a held-out env ({', '.join(HELDOUT)}), found {env}.")
+            if not os.path.exists(os.path.join(HELDOUT_DIR, env, "demos.npz")):
+                print(f"training the expert of {env}: {display(expert_command(env))}", flush=True)
+                if subprocess.call(expert_command(env), cwd=ROOT) != 0:
+                    sys.exit(f"run.py: expected expert.py to make the expert of {env}, found it failed.")
     if not a.report_only:
         jobs = [(algo, env, seed, a.protocol) for env in a.envs for algo in a.algos for seed in a.seeds]
         if a.ray_address:

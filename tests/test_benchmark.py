@@ -39,6 +39,30 @@ def test_command_carries_algorithm_protocol_budget_and_exceptions():
     assert "--num-demos" not in bench.command("dagger", "CartPole-v1", 1)
 
 
+def test_suite_commands_pass_nothing_but_budget_and_network_size():
+    """The defaults hold across the suite: every flag beyond the algorithm's own, the protocol's --num-demos and the
+    seed is a budget, an evaluation interval or the MuJoCo network size."""
+    allowed = {"--total-timesteps", "--eval-every", "--hidden-sizes", "--num-demos", "--window"}
+    for algo in bench.ALGOS:
+        for env in bench.CLASSIC + bench.MUJOCO:
+            for protocol in ("demos10", "paper25"):
+                cmd = bench.command(algo, env, 1, protocol)
+                flags = {w for w in cmd[cmd.index("--exp-name") + 2 :] if w.startswith("--")}
+                assert flags <= allowed, (algo, env, protocol, flags - allowed)
+
+
+def test_heldout_commands_read_the_heldout_expert_and_display_relative_paths():
+    cmd = bench.command("dagger", "Acrobot-v1", 1, "heldout")
+    assert cmd[cmd.index("--expert") + 1] == os.path.join(bench.HELDOUT_DIR, "Acrobot-v1", "expert.pt")
+    assert cmd[cmd.index("--demos") + 1] == os.path.join(bench.HELDOUT_DIR, "Acrobot-v1", "demos.npz")
+    shown = bench.display(bench.command("bc", "Reacher-v5", 2, "heldout"))
+    assert (
+        shown.startswith("python bc.py --env-id Reacher-v5 --seed 2")
+        and "--demos benchmark/heldout/Reacher-v5/" in shown
+    )
+    assert "--out-dir benchmark/heldout/Reacher-v5" in bench.display(bench.expert_command("Reacher-v5"))
+
+
 def test_finished_run_is_skipped(tmp_path):
     fake_result(str(tmp_path), "CartPole-v1", "bc", "demos10", 1, 1.0, [(0, 0.0), (10, 1.0)])
     msg = bench.run_one("bc", "CartPole-v1", 1, "demos10", str(tmp_path), str(tmp_path / "runs"))
