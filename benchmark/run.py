@@ -89,11 +89,8 @@ for _env in MUJOCO:
     for _a in ("dagger", "aggrevated"):
         BUDGETS[_a, _env, "demos10"] = ["--total-timesteps", "100000", "--eval-every", "10000"]
 
-# (algo, env) -> the settings that are not yet defaults, each with its measured reason in docs/<algo>.md. The
-# defaults-that-work work empties this table; until then it is listed with the commands in docs/results.md.
-# Flags beyond budget and network size: none. What the benchmark once passed per env is now each script's default
-# (GAIL's warm start and sharper D, ASAF's std floor and ASAF-1's shorter updates); docs/results.md, "Defaults".
-EXCEPTIONS = {}
+# Nothing else: what the benchmark once passed per env (GAIL's warm start and sharper D, ASAF's std floor and
+# ASAF-1's shorter updates) is now each script's default (docs/gail_ppo.md, docs/asaf.md).
 
 
 def result_path(results_dir, env, algo, protocol, seed):
@@ -101,12 +98,12 @@ def result_path(results_dir, env, algo, protocol, seed):
 
 
 def command(algo, env, seed, protocol="demos10"):
-    """The exact command of one run (the scripts' own default protocol plus the budget and documented exceptions)."""
+    """The exact command of one run: the scripts' defaults plus the protocol's demos, the budget and network size."""
     script, extra = ALGOS[algo]
     flags = list(extra)
     if algo not in ("dagger", "aggrevated"):  # the online-expert learners use no demos, only the file's return
         flags += PROTOCOLS[protocol]
-    flags += BUDGETS.get((algo, env, protocol), []) + EXCEPTIONS.get((algo, env), [])
+    flags += BUDGETS.get((algo, env, protocol), [])
     if protocol == "heldout":
         flags += ["--demos", os.path.join(HELDOUT_DIR, env, "demos.npz")]
         if algo in ("dagger", "aggrevated"):
