@@ -108,6 +108,7 @@ class Args:
 
 NATURAL_BATCH = 2048  # states of one natural step: enough to estimate g and the Fisher F
 DEFAULT_GRADIENT_STEPS = {"gradient": 200, "natural": 10}
+MEAN_BOUND = 3.0  # Box: a soft bound on the pre-tanh mean; tanh(3) = 0.995 of the way to the action bound
 
 
 def make_env(env_id):
@@ -249,8 +250,13 @@ def aggrevated_loss(policy, obs, q_star, expert_action):
         q = q_star(obs)
         adv = q - q.max(-1, keepdim=True).values  # V*(s) = max_a Q*(s, a) for the greedy DQN expert
         return -(policy.base_dist(obs).probs * adv).sum(-1).mean()  # Eq. 6: exact sum over actions
-    a = policy.squash(policy.base_dist(obs).rsample())  # reparameterised: gradient flows through Q*(s, a) into a
-    return -(q_star(obs, a) - q_star(obs, expert_action(obs))).mean()
+    dist = policy.base_dist(obs)
+    a = policy.squash(dist.rsample())  # reparameterised: gradient flows through Q*(s, a) into a
+    # Where the pre-tanh mean runs past +-MEAN_BOUND, tanh' ~ 0 and Q*'s gradient no longer reaches it: a seed that
+    # pushes its mean there early never comes back (docs/aggrevated.md). A hinge beyond the bound keeps a gradient
+    # and changes nothing inside it.
+    saturation = (dist.mean.abs() - MEAN_BOUND).clamp(min=0).pow(2).sum(-1).mean()
+    return -(q_star(obs, a) - q_star(obs, expert_action(obs))).mean() + saturation
 
 
 def conjugate_gradient(fvp, b, iters, tol=1e-10):

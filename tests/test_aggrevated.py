@@ -86,6 +86,41 @@ def test_box_loss_is_reparameterised_and_stays_in_the_box():
         assert torch.allclose(policy.act(obs, deterministic=True).mean(0), torch.tensor([1.0, 0.5]), atol=0.05)
 
 
+def test_saturated_pre_tanh_mean_comes_back():
+    """A mean pushed far past the tanh's responsive range gets (almost) no gradient from Q*; the hinge beyond
+    MEAN_BOUND brings it back, and inside the bound the loss is Q*'s alone. On the old loss this test fails."""
+    torch.manual_seed(0)
+    low, high = np.array([-2.0]), np.array([2.0])
+    policy = aggrevated.Policy(3, 1, (16,), False, low, high)
+    obs = torch.randn(64, 3)
+
+    def q_star(x, a):  # best action 0: a saturated learner at +2 should come back
+        return -(a**2).sum(-1)
+
+    def expert(x):
+        return torch.zeros(len(x), 1)
+
+    with torch.no_grad():
+        policy.net[-1].bias[0] = 40.0  # pre-tanh mean ~ 40: tanh' ~ 1e-34
+    opt = torch.optim.Adam(policy.parameters(), lr=5e-2)
+    for _ in range(600):
+        opt.zero_grad()
+        aggrevated.aggrevated_loss(policy, obs, q_star, expert).backward()
+        opt.step()
+    with torch.no_grad():
+        mean = policy.base_dist(obs).mean
+        assert mean.abs().max() < aggrevated.MEAN_BOUND + 0.5
+        assert policy.act(obs, deterministic=True).abs().mean() < 1.0  # on its way to the best action 0
+    policy = aggrevated.Policy(3, 1, (16,), False, low, high)  # a fresh one: its means sit inside the bound,
+    with torch.no_grad():
+        assert policy.base_dist(obs).mean.abs().max() < aggrevated.MEAN_BOUND
+    torch.manual_seed(1)  # where the loss is Q*'s alone
+    loss = aggrevated.aggrevated_loss(policy, obs, q_star, expert)
+    torch.manual_seed(1)
+    q_only = -(q_star(obs, policy.squash(policy.base_dist(obs).rsample())) - q_star(obs, expert(obs))).mean()
+    assert torch.allclose(loss, q_only)
+
+
 def test_conjugate_gradient_solves_spd_system():
     torch.manual_seed(0)
     m = torch.randn(6, 6, dtype=torch.float64)
