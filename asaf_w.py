@@ -98,7 +98,8 @@ class Args:
     of deterministic demos drives sigma down, and a higher floor (-2) held it where it blurred the expert's actions"""
     state_std: bool = False
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
-    [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state"""
+    [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
+    here: docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
