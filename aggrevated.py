@@ -9,7 +9,9 @@ differentiable for a network pi_theta. Iteration n:
   2. descend l_n(theta) = -E_s E_{a~pi_theta(.|s)}[A*(s, a)] on the visited states (reward form of the cost-to-go;
      A* = Q* - V*, the baseline V* changes no gradient). Discrete: the exact sum_a pi_theta(a|s) A*(s, a) (Eq. 6).
      Box: the reparameterised E_eps[A*(s, tanh(mu + sigma eps))] (lower variance than the likelihood ratio of Eq. 7);
-  3. with the regular gradient (Sec. 3.1, here Adam steps) or a natural-gradient step (Sec. 3.2, `--update natural`).
+  3. with the regular gradient (Sec. 3.1, here Adam steps) or a natural-gradient step (Sec. 3.2, `--update natural`);
+  4. after the last iteration, return the best hypothesis on validation (here the periodic evaluations, on start
+     states of their own), not necessarily the last one.
 Data aggregation: the loss needs only states (Q* scores every action), so by default it runs over all states visited
 so far, as AggreVaTe aggregates; `--no-aggregate` keeps the newest roll-in only (the online step of Alg. 1).
 Expert: `experts/<env-id>/expert.pt`, Q*(s, .) of double DQN (Discrete); min(Q1, Q2)(s, a), SAC mean action (Box).
@@ -92,6 +94,10 @@ class Args:
     """parallel envs of the roll-in (gym.vector.SyncVectorEnv)"""
     steps_per_iteration: int = 1_000
     """env steps (over all envs) of one roll-in, the K trajectories of Alg. 1"""
+    select: Literal["best", "last"] = "best"
+    """the learner returned: 'best' keeps the learner with the highest periodic evaluation, as AggreVaTe and
+    AggreVaTeD return the best hypothesis on validation (the periodic evaluations' start states are the validation
+    set, disjoint from the final evaluation's; needs --eval-every > 0); 'last' the last one"""
     beta_schedule: Literal["exponential", "linear"] = "exponential"
     """beta_n = beta_decay^(n-1) ('exponential'; beta_decay 0 = pure learner from iteration 2) or 1 -> 0 ('linear')"""
     beta_decay: float = 0.5
@@ -705,6 +711,8 @@ if __name__ == "__main__":
             f"expected --steps-per-iteration >= --num-envs {args.num_envs} (every env steps at least once an "
             f"iteration), found {args.steps_per_iteration}."
         )
+    if args.select == "best" and args.eval_every == 0 and not args.load_model:
+        fail("expected --eval-every > 0 with --select best (the periodic evaluations are its validation), found 0.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
     # 'auto': the exact expected advantage of a categorical policy (Eq. 6) is steep where one action dominates, and
     # Adam's steps on it stalled or overshot on LunarLander-v3; KL-sized natural steps do not. For Box actions the
@@ -742,6 +750,7 @@ if __name__ == "__main__":
 
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
     history, global_step, n_states, start_time = [], 0, 0, time.time()
+    best_score, best_state, best_step, validation_steps = -np.inf, None, None, 0
     if not args.load_model:
         if args.gradient_steps is None:
             gradient_steps = DEFAULT_GRADIENT_STEPS[update]
@@ -817,14 +826,24 @@ if __name__ == "__main__":
 
             if args.eval_every > 0 and (global_step >= next_eval or iteration == num_iterations):
                 next_eval += args.eval_every
-                returns, _ = evaluate(act_fn, args.env_id, eval_seeds)
+                returns, lengths = evaluate(act_fn, args.env_id, eval_seeds)
+                validation_steps += int(lengths.sum())
                 score = log_evaluation(writer, history, demos, global_step, start_time, returns)
+                if score > best_score:  # remember the best hypothesis on validation
+                    best_score = score
+                    best_state = {k: v.clone() for k, v in policy.state_dict().items()}
+                    best_step = global_step
                 print(
                     f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.4f} "
                     f"eval_return={returns.mean():.1f} normalized={score:.3f} sps={sps}",
                     flush=True,
                 )
         envs.close()
+        if args.select == "best":
+            policy.load_state_dict(best_state)
+            print(f"selected the learner of step {best_step} (validation score {best_score:.3f})", flush=True)
+        else:
+            best_step = global_step
     wall_seconds = time.time() - start_time
     cpu_seconds = time.process_time()
     if args.save_model and not args.load_model:
@@ -846,6 +865,9 @@ if __name__ == "__main__":
         global_step,
         wall_seconds,
         expert_queried_states=int(n_states),
+        selected_step=best_step,
+        validation_episodes=len(history) * args.eval_episodes,
+        validation_env_steps=validation_steps,
         update=update,
         cpu_seconds=round(cpu_seconds, 2),
     )

@@ -6,7 +6,9 @@ DAgger (Algorithm 3.1 of the paper) fixes that by interleaving acting and learni
   1. roll in with the mixture pi_i = beta_i * expert + (1 - beta_i) * learner_i (at every step a coin with probability
      beta_i decides who acts), so the learner visits the states its own policy leads to;
   2. label EVERY visited state with the expert's action, whoever acted;
-  3. aggregate: D <- D u D_i, and retrain the learner by maximum likelihood on all of D.
+  3. aggregate: D <- D u D_i, and retrain the learner by maximum likelihood on all of D;
+  4. after the last iteration, return the learner that did best on validation (here the periodic evaluations, on
+     start states of their own), not necessarily the last one.
 beta_1 = 1 (the first iteration is plain BC on expert roll-outs) and beta_i decays, here beta_i = beta_decay^(i-1)
 ("exponential", the paper's p^(i-1)) or linearly to 0. The expert is the shipped `experts/<env-id>/expert.pt`:
 argmax_a Q*(s, a) for Discrete actions (double DQN), the SAC mean action for Box actions.
@@ -93,6 +95,10 @@ class Args:
     """minibatch gradient steps on the aggregated data set after each iteration (warm start)"""
     batch_size: int = 256
     """expert-labelled states (s, a*) per minibatch, drawn uniformly from the aggregated data set"""
+    select: Literal["best", "last"] = "best"
+    """the learner returned (Alg. 3.1 line 10, "return best pi_hat_i on validation"): 'best' keeps the learner with
+    the highest periodic evaluation (its start states are the validation set, disjoint from the final evaluation's;
+    needs --eval-every > 0), 'last' the last one"""
     loss: Literal["nll", "mse"] = "mse"
     """Box actions: 'mse' fits the Gaussian's mean (likelihood with a fixed std) and rolls in with the mean;
     'nll' also fits the state-dependent std and rolls in with samples. Discrete actions: always the cross-entropy"""
@@ -609,6 +615,8 @@ if __name__ == "__main__":
             f"expected --steps-per-iteration >= --num-envs {args.num_envs} (every env steps at least once an "
             f"iteration), found {args.steps_per_iteration}."
         )
+    if args.select == "best" and args.eval_every == 0 and not args.load_model:
+        fail("expected --eval-every > 0 with --select best (the periodic evaluations are its validation), found 0.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
@@ -632,6 +640,7 @@ if __name__ == "__main__":
 
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
     history, global_step, n_data, start_time = [], 0, 0, time.time()
+    best_score, best_state, best_step, validation_steps = -np.inf, None, None, 0
     if not args.load_model:
         optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
         # the aggregated data set D (Alg. 3.1), preallocated; it starts with the --num-demos expert episodes, if any
@@ -705,14 +714,24 @@ if __name__ == "__main__":
 
             if args.eval_every > 0 and (global_step >= next_eval or iteration == num_iterations):
                 next_eval += args.eval_every
-                returns, _ = evaluate(act_fn, args.env_id, eval_seeds)
+                returns, lengths = evaluate(act_fn, args.env_id, eval_seeds)
+                validation_steps += int(lengths.sum())
                 score = log_evaluation(writer, history, demos, global_step, start_time, returns)
+                if score > best_score:  # line 10: remember the best learner on validation
+                    best_score = score
+                    best_state = {k: v.clone() for k, v in policy.state_dict().items()}
+                    best_step = global_step
                 print(
                     f"iter={iteration} step={global_step} beta={beta:.3f} loss={loss.item():.3f} "
                     f"eval_return={returns.mean():.1f} normalized={score:.3f} sps={sps}",
                     flush=True,
                 )
         envs.close()
+        if args.select == "best":
+            policy.load_state_dict(best_state)
+            print(f"selected the learner of step {best_step} (validation score {best_score:.3f})", flush=True)
+        else:
+            best_step = global_step
     wall_seconds = time.time() - start_time
     cpu_seconds = time.process_time()
     if args.save_model and not args.load_model:
@@ -734,6 +753,9 @@ if __name__ == "__main__":
         global_step,
         wall_seconds,
         expert_labels=int(n_data),
+        selected_step=best_step,
+        validation_episodes=len(history) * args.eval_episodes,
+        validation_env_steps=validation_steps,
         cpu_seconds=round(cpu_seconds, 2),
     )
     writer.close()

@@ -270,6 +270,31 @@ def test_smoke(run, tmp_path, env_id):
     assert summary(tmp_path, "*__reload__*")["eval_return_mean"] == s["eval_return_mean"]
 
 
+def test_select_best_returns_the_learner_of_the_best_validation(run, tmp_path):
+    """--select best keeps the learner of the highest periodic evaluation (the best hypothesis on validation),
+    --select last the last one; the two are the same training run, so where they pick different learners the final
+    returns differ."""
+    flags = ("--total-timesteps", 1200, "--steps-per-iteration", 200, "--gradient-steps", 3, "--eval-episodes", 3)
+    flags += ("--eval-every", 200, "--final-eval-episodes", 5, "--hidden-sizes", 16, "--seed", 2)
+    r = run("aggrevated.py", *flags, "--exp-name", "best", timeout=300)
+    assert r.returncode == 0, r.stderr
+    best = summary(tmp_path, "*__best__*")
+    r = run("aggrevated.py", *flags, "--select", "last", "--exp-name", "last", timeout=300)
+    assert r.returncode == 0, r.stderr
+    last = summary(tmp_path, "*__last__*")
+    scores = [h["normalized_score"] for h in best["history"]]
+    assert scores == [h["normalized_score"] for h in last["history"]]  # the same training run
+    assert best["selected_step"] == best["history"][int(np.argmax(scores))]["step"]
+    assert last["selected_step"] == 1200 and best["validation_episodes"] == 6 * 3 and best["validation_env_steps"] > 0
+    assert best["selected_step"] != 1200  # this seed's best learner is not the last (else the test shows nothing)
+    assert best["final_eval"]["returns"] != last["final_eval"]["returns"]
+
+
+def test_select_best_needs_periodic_evaluations(run):
+    r = run("aggrevated.py", "--eval-every", 0, timeout=120)
+    assert_one_sentence(r, "--eval-every", "--select best")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_learns_to_expert_level(run, tmp_path, env_id):

@@ -165,13 +165,39 @@ def test_smoke_save_and_load(run, tmp_path, env_id):
 
 
 def test_smoke_demos_start_the_data_set(run, tmp_path):
-    r = run("dagger.py", *FAST, "--num-demos", 2, "--demo-draw", "first", "--eval-every", 0, timeout=300)
+    r = run(
+        "dagger.py", *FAST, "--num-demos", 2, "--demo-draw", "first", "--eval-every", 0, "--select", "last", timeout=300
+    )
     assert r.returncode == 0, r.stderr
     s = summary(tmp_path)
     d = np.load(CARTPOLE_DEMOS)
     two_episodes = int(np.flatnonzero(d["terminations"] | d["truncations"])[1]) + 1
     assert s["demos"]["episodes"] == [0, 1] and s["expert_labels"] == 400 + two_episodes
     assert s["history"] == []  # --eval-every 0: only the final evaluation
+
+
+def test_select_best_returns_the_learner_of_the_best_validation(run, tmp_path):
+    """--select best (Alg. 3.1 line 10) keeps the learner of the highest periodic evaluation, --select last the last
+    one; the two are the same training run, so where they pick different learners the final returns differ."""
+    flags = ("--total-timesteps", 1200, "--steps-per-iteration", 200, "--gradient-steps", 3, "--eval-episodes", 3)
+    flags += ("--eval-every", 200, "--final-eval-episodes", 5, "--hidden-sizes", 16, "--learning-rate", 0.01)
+    r = run("dagger.py", *flags, "--exp-name", "best", timeout=300)
+    assert r.returncode == 0, r.stderr
+    best = summary(tmp_path, "*__best__*")
+    r = run("dagger.py", *flags, "--select", "last", "--exp-name", "last", timeout=300)
+    assert r.returncode == 0, r.stderr
+    last = summary(tmp_path, "*__last__*")
+    scores = [h["normalized_score"] for h in best["history"]]
+    assert scores == [h["normalized_score"] for h in last["history"]]  # the same training run
+    assert best["selected_step"] == best["history"][int(np.argmax(scores))]["step"]
+    assert last["selected_step"] == 1200 and best["validation_episodes"] == 6 * 3 and best["validation_env_steps"] > 0
+    assert best["selected_step"] != 1200  # this seed's best learner is not the last (else the test shows nothing)
+    assert best["final_eval"]["returns"] != last["final_eval"]["returns"]
+
+
+def test_select_best_needs_periodic_evaluations(run):
+    r = run("dagger.py", "--eval-every", 0, timeout=120)
+    assert_one_sentence(r, "--eval-every", "--select best")
 
 
 @pytest.mark.slow
