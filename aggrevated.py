@@ -61,8 +61,8 @@ class Args:
     """path of a saved `aggrevated.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
-    total_timesteps: int = 10_000
-    """total environment steps of roll-in"""
+    total_timesteps: int | None = None
+    """total environment steps of roll-in (default: 30 episodes at the env's time limit, at least 10_000)"""
     learning_rate: float = 1e-3
     """Adam learning rate of the regular-gradient update"""
     expert: str | None = None
@@ -693,7 +693,6 @@ if __name__ == "__main__":
         args,
         counts=(
             "threads",
-            "total_timesteps",
             "eval_episodes",
             "final_eval_episodes",
             "num_envs",
@@ -704,6 +703,8 @@ if __name__ == "__main__":
         rates=("learning_rate", "max_kl"),
         fractions=("beta_decay", "beta_fraction"),
     )
+    if args.total_timesteps is not None and args.total_timesteps < 1:  # None: from the env's time limit
+        fail(f"expected --total-timesteps >= 1 (or left out for the env's default), found {args.total_timesteps}.")
     if args.gradient_steps is not None and args.gradient_steps < 1:  # None: the default of --update
         fail(f"expected --gradient-steps >= 1 (or left out for the default of --update), found {args.gradient_steps}.")
     if args.steps_per_iteration < args.num_envs:
@@ -714,6 +715,8 @@ if __name__ == "__main__":
     if args.select == "best" and args.eval_every == 0 and not args.load_model:
         fail("expected --eval-every > 0 with --select best (the periodic evaluations are its validation), found 0.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
+    if args.total_timesteps is None:  # the learner must roll in long enough to see whole episodes of its own
+        args.total_timesteps = max(10_000, 30 * (gym.spec(args.env_id).max_episode_steps or 1000))
     # 'auto': the exact expected advantage of a categorical policy (Eq. 6) is steep where one action dominates, and
     # Adam's steps on it stalled or overshot on LunarLander-v3; KL-sized natural steps do not. For Box actions the
     # reparameterised regular gradient learned faster (docs/aggrevated.md).

@@ -213,6 +213,7 @@ def test_expert_of_another_env_is_one_sentence(run):
     [
         (("--num-envs", "0"), ("--num-envs",)),
         (("--gradient-steps", "0"), ("--gradient-steps",)),
+        (("--total-timesteps", "0"), ("--total-timesteps",)),
         (("--batch-size", "-4"), ("--batch-size",)),
         (("--final-eval-episodes", "0"), ("--final-eval-episodes",)),
         (("--num-demos", "-1"), ("--num-demos",)),
@@ -302,4 +303,5 @@ def test_learns_to_expert_level(run, tmp_path, env_id):
     r = run("aggrevated.py", "--env-id", env_id)
     assert r.returncode == 0, r.stderr
     s = summary(tmp_path)
+    assert s["env_steps"] == {"CartPole-v1": 15_000, "Pendulum-v1": 10_000}[env_id]  # 30 time limits, >= 10k
     assert s["normalized_score"] >= 0.95, s
