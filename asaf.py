@@ -669,6 +669,8 @@ if __name__ == "__main__":
             # 2) log q_pi_G of every learner and expert episode, once, before the update epochs (pi_G is frozen)
             with torch.no_grad():
                 old_out, old_log_std = policy(l_obs)
+                if not discrete:  # the shared log-std is a view of the parameter the update changes in place: copy it
+                    old_log_std = old_log_std.clone()
                 l_old = episode_logp(policy, l_obs, l_act, l_starts, l_lens)
                 e_old = episode_logp(policy, e_obs, e_act, e_starts, e_lens)
 
