@@ -92,7 +92,8 @@ def ours_record(summary, cmd):
         normalized_score=summary["normalized_score"],
         eval_return_mean=summary["eval_return_mean"],
         eval_return_std=summary["eval_return_std"],
-        env_steps=summary["env_steps"],
+        env_steps=summary["env_steps"] + summary.get("validation_env_steps", 0),  # DAgger: its validation too
+        validation_env_steps=summary.get("validation_env_steps", 0),
         grad_steps=summary.get("grad_steps"),
         wall_seconds=summary["wall_seconds"],
         budget=budget,
