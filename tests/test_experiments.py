@@ -1,0 +1,58 @@
+"""Tests of benchmark/experiments.py: the runs it asks for and the report it builds from result files alone."""
+
+import json
+import os
+import sys
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, "benchmark"))
+import experiments  # noqa: E402
+
+
+def test_jobs_draw_10_demos_from_each_level_file_and_pass_only_budgets():
+    jobs = experiments.jobs("levels", ["InvertedDoublePendulum-v5"], [1, 2, 3])
+    assert len(jobs) == 3 * 2 * 3  # two levels and the final expert, two students, three seeds
+    for exp, env, name, seed, cmd in jobs:
+        assert exp == "levels" and env == "InvertedDoublePendulum-v5"
+        assert cmd[cmd.index("--num-demos") + 1] == "10"
+        level = name.split("__at_")[1]
+        assert cmd[cmd.index("--demos") + 1] == experiments.level_files(env)[level]
+        flags = [c for c in cmd if c.startswith("--")]
+        assert set(flags) <= {"--window", "--env-id", "--demos", "--num-demos", "--total-timesteps"}
+    sizes = {name for _, _, name, _, _ in experiments.jobs("compression", ["Pendulum-v1"], [1])}
+    assert "asaf_1__h256x256" in sizes and "bc__h4" in sizes
+
+
+def fake_summary(env, demo_returns, ret, score, history):
+    return dict(
+        env_id=env,
+        eval_return_mean=ret,
+        normalized_score=score,
+        wall_seconds=10.0,
+        demos=dict(return_mean=sum(demo_returns) / len(demo_returns), episode_returns=demo_returns),
+        history=[dict(step=1000 * (i + 1), normalized_score=h) for i, h in enumerate(history)],
+    )
+
+
+def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(experiments, "DOCS", str(tmp_path / "docs"))
+    os.makedirs(tmp_path / "docs" / "img")
+    env = "CartPole-v1"
+    for seed, score in ((1, 0.9), (2, 1.0)):
+        path = experiments.result_path("levels", env, "bc__at_100", seed)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(fake_summary(env, [150.0, 250.0], 190.0, score, [0.5, 0.9, 0.9, 1.0, 0.8, 0.9]), f)
+        path = experiments.result_path("compression", "Pendulum-v1", "asaf_1__h32x32", seed)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump(fake_summary("Pendulum-v1", [-150.0, -140.0], -145.0, score, [0.2, 0.8]), f)
+    experiments.report()
+    text = (tmp_path / "docs" / "experiments.md").read_text()
+    # demos' return 200, their spread 50, the student's return, the interval over the two seeds, the last five's std
+    assert "| first checkpoint >= 100 | bc | 2 | 200.0 | 50.0 | 190.0 | 0.950 +- 0.635 | 0.063 |" in text
+    assert "| asaf_1 | 32, 32 | 1217 | 2 | -145.0 | 0.950 +- 0.635 | 10 |" in text  # 3*32+32 + 32*32+32 + 32+1
+    assert (tmp_path / "docs" / "img" / "levels_CartPole-v1.png").exists()
+    assert (tmp_path / "docs" / "img" / "compression_Pendulum-v1.png").exists()
