@@ -187,7 +187,7 @@ def levels_report(plt):
         ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="student = demos")
         ax.set_xlabel("mean return of the demos used")
         ax.set_ylabel("student's final return (50 episodes)")
-        ax.set_title(f"{env}: imitation follows the expert's level")
+        ax.set_title(f"{env}: student against demos", fontsize=10)
         ax.legend(fontsize=6)
         fig.tight_layout()
         fig.savefig(os.path.join(DOCS, "img", f"levels_{env}.png"), dpi=100)
