@@ -100,10 +100,6 @@ class Args:
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
     [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
     here: docs/asaf.md)"""
-    kl_coef: float = 0.0
-    """not part of the paper's algorithm, off at 0: weight of a penalty KL(pi_G || pi_tilde) on the learner's states
-    of each minibatch, added to Eq. 12. Where the demos give no counterweight, Eq. 12's learner term alone pushes
-    pi_tilde away from pi_G (docs/asaf.md); this is a restoring force for such states"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -610,8 +606,6 @@ if __name__ == "__main__":
         counts0=("eval_every", "window_stride", "update_epochs"),
         rates=("learning_rate", "max_grad_norm"),
     )
-    if args.kl_coef < 0:
-        fail(f"expected --kl-coef >= 0, found {args.kl_coef}.")
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
@@ -735,13 +729,6 @@ if __name__ == "__main__":
                     l_new = window_logp(policy, l_obs, l_act, l_idx[lb], l_mask[lb])
                     x_old = torch.cat([e_old_w[eb], l_old_w[lb]])
                     loss = asaf_loss(torch.cat([e_new, l_new]), x_old, labels)
-                    if args.kl_coef > 0:  # the optional restoring force on the minibatch's learner states
-                        states = l_idx[lb][l_mask[lb] > 0]
-                        old_ls = None
-                        if not discrete:
-                            old_ls = old_log_std[states]
-                        kl_pen = policy_kl(policy, l_obs[states], old_out[states], old_ls)
-                        loss = loss + args.kl_coef * kl_pen
                     optimizer.zero_grad()
                     loss.backward()
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)

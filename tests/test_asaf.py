@@ -281,19 +281,17 @@ BAD_FLAGS += [
     ("asaf.py", ("--batch-episodes=-1",), "expected --batch-episodes >= 1, found -1"),
     ("asaf_w.py", ("--window", "0"), "expected --window >= 1, found 0"),
     ("asaf_w.py", ("--num-envs", "0"), "expected --num-envs >= 1, found 0"),
-    ("asaf_w.py", ("--kl-coef=-1",), "expected --kl-coef >= 0, found -1.0"),
 ]
 
 
 @pytest.mark.parametrize("mod", [asaf, asaf_w])
 def test_check_args_names_every_numeric_flag(mod):
-    """Each int or float flag is checked by check_args (the seed by check_args itself, the log-std floor and the KL
-    weight on their own)."""
+    """Each int or float flag is checked by check_args (the seed by check_args itself, the log-std floor on its own)."""
     with open(mod.__file__) as f:
         main = f.read().split('if __name__ == "__main__":')[1]
     call = main[main.index("check_args(") : main.index("\n    )\n", main.index("check_args("))]
     numeric = [name for name, field in mod.Args.__dataclass_fields__.items() if field.type in (int, float)]
-    unchecked = [name for name in numeric if f'"{name}"' not in call and name not in ("seed", "log_std_min", "kl_coef")]
+    unchecked = [name for name in numeric if f'"{name}"' not in call and name not in ("seed", "log_std_min")]
     assert not unchecked
 
 
@@ -367,7 +365,6 @@ SMOKE = ("--env-id", "CartPole-v1", "--num-demos", "2", "--final-eval-episodes",
         ("asaf.py", ("--episodes-per-update", "2", "--batch-episodes", "1", "--hidden-sizes", "16", "16")),
         ("asaf_w.py", ("--window", "4", "--num-envs", "2", "--num-steps", "50")),
         ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--hidden-sizes", "16", "16")),
-        ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--kl-coef", "1")),
     ],
 )
 def test_smoke_cartpole_save_and_load(run, tmp_path, script, extra):
@@ -397,8 +394,6 @@ def test_smoke_cartpole_save_and_load(run, tmp_path, script, extra):
         ("asaf.py", ("--episodes-per-update", "2", "--batch-episodes", "1")),
         ("asaf_w.py", ("--window", "8", "--num-envs", "2", "--num-steps", "50")),
         ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--state-std")),
-        ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--kl-coef", "1")),
-        ("asaf_w.py", ("--window", "8", "--num-envs", "2", "--num-steps", "50", "--kl-coef", "1")),
     ],
 )
 def test_smoke_pendulum(run, tmp_path, script, extra):
