@@ -19,7 +19,8 @@ def test_jobs_draw_10_demos_from_each_level_file_and_pass_only_budgets():
         level = name.split("__at_")[1]
         assert cmd[cmd.index("--demos") + 1] == experiments.level_files(env)[level]
         flags = [c for c in cmd if c.startswith("--")]
-        assert set(flags) <= {"--window", "--env-id", "--demos", "--num-demos", "--total-timesteps"}
+        budget = {"--total-timesteps", "--total-steps", "--eval-every"}
+        assert set(flags) <= {"--window", "--env-id", "--demos", "--num-demos", *budget}
     sizes = {name for _, _, name, _, _ in experiments.jobs("compression", ["Pendulum-v1"], [1])}
     assert "asaf_1__h256x256" in sizes and "bc__h4" in sizes
 
@@ -54,5 +55,10 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
     # demos' return 200, their spread 50, the student's return, the interval over the two seeds, the last five's std
     assert "| first checkpoint >= 100 | bc | 2 | 200.0 | 50.0 | 190.0 | 0.950 +- 0.635 | 0.063 |" in text
     assert "| asaf_1 | 32, 32 | 1217 | 2 | -145.0 | 0.950 +- 0.635 | 10 |" in text  # 3*32+32 + 32*32+32 + 32+1
+    # the findings are computed: bc's mean at its one level is 0.95 (follows), spread 50 in both runs -> rho 0
+    assert "bc follows every level (normalized 0.9-1.1 at each): mean normalized 0.95" in text
+    assert "Spearman correlation of +0.00" in text
+    # 0.95 at (32, 32), the only size run: it is the smallest that reaches 0.90
+    assert "asaf_1 matches down to (32, 32)." in text
     assert (tmp_path / "docs" / "img" / "levels_CartPole-v1.png").exists()
     assert (tmp_path / "docs" / "img" / "compression_Pendulum-v1.png").exists()
