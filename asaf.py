@@ -89,6 +89,10 @@ class Args:
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
+    censored: bool = True
+    """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
+    sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
+    the sampled action, under which nothing pulls a mean that has left the box back (docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -120,9 +124,18 @@ class Policy(nn.Module):
     mean (docs/asaf.md).
     """
 
-    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min):
+    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, bounds=None):
         super().__init__()
         self.discrete = discrete
+        # the action bounds of a censored Gaussian (buffers: they follow .to(device), and are not saved)
+        self.censored = bounds is not None and not discrete
+        low = None
+        high = None
+        if self.censored:
+            low = torch.as_tensor(bounds[0], dtype=torch.float32)
+            high = torch.as_tensor(bounds[1], dtype=torch.float32)
+        self.register_buffer("low", low, persistent=False)
+        self.register_buffer("high", high, persistent=False)
         self.log_std_min = log_std_min
         self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
         self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
@@ -147,6 +160,8 @@ class Policy(nn.Module):
         out, log_std = self(obs)
         if self.discrete:
             return out.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        if self.censored:
+            return censored_log_prob(act, out, log_std, self.low, self.high).sum(-1)
         return (-0.5 * ((act - out) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
 
     @torch.no_grad()
@@ -159,6 +174,28 @@ class Policy(nn.Module):
         if deterministic:
             return out
         return out + log_std.exp() * torch.randn_like(out)
+
+
+def censored_log_prob(act, mu, log_std, low, high):
+    """Per dimension, log-probability of the action the env executes, a = clip(act, low, high), under N(mu, sigma^2)
+    censored at the bounds: the density inside the box, the mass of the tail (log Phi, in log space) at a bound.
+
+    Why: in a state only the learner visits, Eq. 12 is lowest for a pi_tilde that puts its mass away from pi_G's
+    samples; with the plain density a mean beyond the box reaches that by running off, while the env, which clips,
+    sees no change. Censored, every sample beyond a bound *is* the bound, and making it less likely pulls the mean
+    back towards the box. Infinite bounds are never hit (the density is used).
+    """
+    a = torch.maximum(torch.minimum(act, high), low)
+    std = log_std.exp()
+    density = -0.5 * ((a - mu) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    at_low = a <= low
+    at_high = a >= high
+    # tails on safe arguments where unused: no inf may reach the gradient through torch.where
+    safe_low = torch.where(torch.isfinite(low), low, torch.zeros_like(low))
+    safe_high = torch.where(torch.isfinite(high), high, torch.zeros_like(high))
+    below = torch.special.log_ndtr(torch.where(at_low, (safe_low - mu) / std, torch.zeros_like(mu)))
+    above = torch.special.log_ndtr(torch.where(at_high, (mu - safe_high) / std, torch.zeros_like(mu)))
+    return torch.where(at_low, below, torch.where(at_high, above, density))
 
 
 def asaf_loss(logp_new, logp_old, is_expert):
@@ -623,11 +660,15 @@ if __name__ == "__main__":
     run_name, writer = start_run(args)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
+    bounds = None
+    if args.censored and not discrete:
+        bounds = (act_space.low, act_space.high)
     if args.load_model:
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min).to(device)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, bounds)
+        policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
-        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min).to(device)
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, bounds).to(device)
 
     def act_fn(obs):
         return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()

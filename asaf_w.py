@@ -100,6 +100,10 @@ class Args:
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
     [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
     here: docs/asaf.md)"""
+    censored: bool = True
+    """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
+    sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
+    the sampled action, under which nothing pulls a mean that has left the box back (docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -131,9 +135,20 @@ class Policy(nn.Module):
     mean (docs/asaf.md).
     """
 
-    def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, state_std=False):
+    def __init__(
+        self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, state_std=False, bounds=None
+    ):
         super().__init__()
         self.discrete = discrete
+        # the action bounds of a censored Gaussian (buffers: they follow .to(device), and are not saved)
+        self.censored = bounds is not None and not discrete
+        low = None
+        high = None
+        if self.censored:
+            low = torch.as_tensor(bounds[0], dtype=torch.float32)
+            high = torch.as_tensor(bounds[1], dtype=torch.float32)
+        self.register_buffer("low", low, persistent=False)
+        self.register_buffer("high", high, persistent=False)
         self.log_std_min = log_std_min
         self.state_std = state_std and not discrete
         if self.state_std:
@@ -168,6 +183,8 @@ class Policy(nn.Module):
         out, log_std = self(obs)
         if self.discrete:
             return out.gather(-1, act.long().unsqueeze(-1)).squeeze(-1)
+        if self.censored:
+            return censored_log_prob(act, out, log_std, self.low, self.high).sum(-1)
         return (-0.5 * ((act - out) / log_std.exp()) ** 2 - log_std - 0.5 * np.log(2 * np.pi)).sum(-1)
 
     @torch.no_grad()
@@ -180,6 +197,28 @@ class Policy(nn.Module):
         if deterministic:
             return out
         return out + log_std.exp() * torch.randn_like(out)
+
+
+def censored_log_prob(act, mu, log_std, low, high):
+    """Per dimension, log-probability of the action the env executes, a = clip(act, low, high), under N(mu, sigma^2)
+    censored at the bounds: the density inside the box, the mass of the tail (log Phi, in log space) at a bound.
+
+    Why: in a state only the learner visits, Eq. 12 is lowest for a pi_tilde that puts its mass away from pi_G's
+    samples; with the plain density a mean beyond the box reaches that by running off, while the env, which clips,
+    sees no change. Censored, every sample beyond a bound *is* the bound, and making it less likely pulls the mean
+    back towards the box. Infinite bounds are never hit (the density is used).
+    """
+    a = torch.maximum(torch.minimum(act, high), low)
+    std = log_std.exp()
+    density = -0.5 * ((a - mu) / std) ** 2 - log_std - 0.5 * np.log(2 * np.pi)
+    at_low = a <= low
+    at_high = a >= high
+    # tails on safe arguments where unused: no inf may reach the gradient through torch.where
+    safe_low = torch.where(torch.isfinite(low), low, torch.zeros_like(low))
+    safe_high = torch.where(torch.isfinite(high), high, torch.zeros_like(high))
+    below = torch.special.log_ndtr(torch.where(at_low, (safe_low - mu) / std, torch.zeros_like(mu)))
+    above = torch.special.log_ndtr(torch.where(at_high, (mu - safe_high) / std, torch.zeros_like(mu)))
+    return torch.where(at_low, below, torch.where(at_high, above, density))
 
 
 def asaf_loss(logp_new, logp_old, is_expert):
@@ -630,14 +669,18 @@ if __name__ == "__main__":
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     window = args.window
+    bounds = None
+    if args.censored and not discrete:
+        bounds = (act_space.low, act_space.high)
     if args.load_model:
         window = ckpt["config"]["window"]  # the saved policy's variant, whatever --window says
         state_std = ckpt["config"].get("state_std", False)
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, state_std)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, state_std, bounds)
         policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
-        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std).to(device)
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std, bounds)
+        policy = policy.to(device)
 
     def act_fn(obs):
         return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()

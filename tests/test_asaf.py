@@ -115,6 +115,58 @@ def test_policy_log_probs_match_torch_distributions(mod):
     assert torch.allclose(gauss.log_prob(obs, act), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("mod", [asaf, asaf_w])
+def test_censored_log_prob_is_the_density_inside_and_the_tail_mass_at_the_bounds(mod):
+    low = torch.tensor([-1.0, -2.0, -math.inf])
+    high = torch.tensor([1.0, 2.0, math.inf])
+    mu = torch.tensor([[0.3, 2.5, 40.0]], requires_grad=True)
+    log_std = torch.tensor([[-0.5, -1.0, 0.2]], requires_grad=True)
+    act = torch.tensor([[0.1, 3.7, 41.0]])  # inside; beyond the upper bound; unbounded dimension
+    lp = mod.censored_log_prob(act, mu, log_std, low, high)
+    normal = torch.distributions.Normal(mu, log_std.exp())
+    assert torch.allclose(lp[0, 0], normal.log_prob(act)[0, 0], atol=1e-5)  # the density inside the box
+    assert torch.allclose(lp[0, 1], torch.log(1 - normal.cdf(high))[0, 1], atol=1e-5)  # P(sample >= 2)
+    assert torch.allclose(lp[0, 2], normal.log_prob(act)[0, 2], atol=1e-5)  # infinite bounds: never hit
+    lp.sum().backward()
+    assert torch.isfinite(mu.grad).all() and torch.isfinite(log_std.grad).all()
+    # far beyond the bound with a tiny std, in log space: finite, and the lower tail too
+    far = mod.censored_log_prob(torch.tensor([-50.0]), torch.tensor([30.0]), torch.tensor([-5.0]), low[:1], high[:1])
+    assert torch.isfinite(far).all() and far.item() < -1e6
+
+
+@pytest.mark.parametrize("mod", [asaf, asaf_w])
+def test_learner_term_rewards_a_runaway_mean_beyond_the_box_only_without_censoring(mod):
+    """In a state only the learner visits, Eq. 12 keeps its learner term alone, whose minimum is a pi_tilde away from
+    pi_G's samples. With pi_G's mean beyond the bound, the plain density keeps rewarding a pi_tilde whose mean runs
+    further out, although the env, which clips, sees no difference; censored, every such sample is the bound, and
+    running further out changes nothing (docs/asaf.md, "What changes before a drop")."""
+    low = torch.tensor([-1.0])
+    high = torch.tensor([1.0])
+    log_std = torch.tensor([-1.0])
+    mu_g = torch.tensor([3.0])
+    act = mu_g + log_std.exp() * torch.linspace(-2, 2, 41).unsqueeze(-1)  # pi_G's samples, all beyond the bound
+    labels = torch.zeros(len(act))  # learner windows only
+    for censored in (False, True):
+        if censored:
+            old = mod.censored_log_prob(act, mu_g, log_std, low, high).sum(-1)
+        else:
+            old = torch.distributions.Normal(mu_g, log_std.exp()).log_prob(act).sum(-1)
+        losses = []
+        for shift in (0.0, 1.0, 2.0):  # pi_tilde's mean further out than pi_G's
+            mu = mu_g + shift
+            if censored:
+                new = mod.censored_log_prob(act, mu, log_std, low, high).sum(-1)
+            else:
+                new = torch.distributions.Normal(mu, log_std.exp()).log_prob(act).sum(-1)
+            losses.append(mod.asaf_loss(new, old, labels).item())
+        assert losses[0] == pytest.approx(math.log(2), abs=1e-6)
+        if censored:
+            assert losses[1] == pytest.approx(math.log(2), abs=1e-5)
+            assert losses[2] == pytest.approx(math.log(2), abs=1e-5)
+        else:
+            assert losses[1] < math.log(2) - 0.05 and losses[2] < losses[1]
+
+
 # ---------------------------------------------------------------- the log-std bound keeps a gradient
 
 
