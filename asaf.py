@@ -92,7 +92,8 @@ class Args:
     censored: bool = True
     """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
     sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
-    the sampled action, under which nothing pulls a mean that has left the box back (docs/asaf.md)"""
+    the sampled action, under which a mean beyond the box keeps lowering the loss by running further out
+    (docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
 
@@ -182,8 +183,8 @@ def censored_log_prob(act, mu, log_std, low, high):
 
     Why: in a state only the learner visits, Eq. 12 is lowest for a pi_tilde that puts its mass away from pi_G's
     samples; with the plain density a mean beyond the box reaches that by running off, while the env, which clips,
-    sees no change. Censored, every sample beyond a bound *is* the bound, and making it less likely pulls the mean
-    back towards the box. Infinite bounds are never hit (the density is used).
+    sees no change. Censored, every sample beyond a bound *is* the bound, so running further out no longer lowers
+    the loss. Infinite bounds are never hit (the density is used).
     """
     a = torch.maximum(torch.minimum(act, high), low)
     std = log_std.exp()
