@@ -471,10 +471,10 @@ def test_asaf1_learns_cartpole_from_10_demos(run, tmp_path):
 @pytest.mark.slow
 def test_asaf1_learns_pendulum_from_10_demos(run, tmp_path):
     """Continuous actions: the state-independent log-std is what makes this pass (a state-dependent one scored ~0).
-    The benchmark's Pendulum budget, 100k env steps: with 5 epochs per update ASAF-1 is still at random level at the
-    script's default 50k (docs/asaf.md)."""
+    The benchmark's Pendulum budget, 200k env steps: with 5 epochs per update ASAF-1 is still at random level at the
+    script's default 50k, and at 100k two of five tuning seeds read 0.50-0.52 (docs/asaf.md)."""
     r = run(
-        "asaf_w.py", "--env-id", "Pendulum-v1", "--window", "1", "--num-demos", "10", "--total-timesteps", "100000",
+        "asaf_w.py", "--env-id", "Pendulum-v1", "--window", "1", "--num-demos", "10", "--total-timesteps", "200000",
         timeout=900,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
