@@ -57,8 +57,9 @@ class Args:
     """path of a saved `asaf.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
-    total_timesteps: int = 50_000
-    """total environment steps of the learner"""
+    total_timesteps: int = 300_000
+    """total environment steps of the learner (300k: what the classic envs need, minutes on a CPU; MuJoCo needs
+    about 1M, with `--hidden-sizes 256 256`)"""
     learning_rate: float = 1e-3
     """Adam learning rate of the policy pi_tilde"""
     demos: str | None = None
@@ -72,7 +73,7 @@ class Args:
     """hidden layer sizes of the policy"""
     eval_episodes: int = 10
     """episodes of each periodic evaluation of the deterministic policy"""
-    eval_every: int = 10_000
+    eval_every: int = 25_000
     """evaluate the deterministic policy every this many env steps (0: only the final evaluation)"""
     final_eval_episodes: int = 50
     """episodes of the final evaluation, the number summary.json reports (start states no other seed sees)"""

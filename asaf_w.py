@@ -56,8 +56,9 @@ class Args:
     """path of a saved `asaf_w.pt`: skip training, evaluate that policy and write the summary"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
-    total_timesteps: int = 50_000
-    """total environment steps of the learner"""
+    total_timesteps: int = 300_000
+    """total environment steps of the learner (300k: what the classic envs need, minutes on a CPU; MuJoCo needs
+    about 1M, with `--hidden-sizes 256 256`)"""
     learning_rate: float = 1e-3
     """Adam learning rate of the policy pi_tilde"""
     demos: str | None = None
@@ -71,7 +72,7 @@ class Args:
     """hidden layer sizes of the policy"""
     eval_episodes: int = 10
     """episodes of each periodic evaluation of the deterministic policy"""
-    eval_every: int = 10_000
+    eval_every: int = 25_000
     """evaluate the deterministic policy every this many env steps (0: only the final evaluation)"""
     final_eval_episodes: int = 50
     """episodes of the final evaluation, the number summary.json reports (start states no other seed sees)"""
@@ -107,6 +108,10 @@ class Args:
     (docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
+    iterate_averaging: float = 0.0
+    """pi_tilde is the mean of the policy's iterates over this last fraction of each update's gradient steps
+    (Polyak-Ruppert averaging), an estimate of Eq. 12's minimiser; 0 = the last iterate, which Adam leaves somewhere
+    in its noise around that minimiser (an option under test on MuJoCo: docs/asaf.md)"""
 
 
 LOG_STD_MAX = 2.0
@@ -645,6 +650,7 @@ if __name__ == "__main__":
         ),
         counts0=("eval_every", "window_stride", "update_epochs"),
         rates=("learning_rate", "max_grad_norm"),
+        fractions=("iterate_averaging",),
     )
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
@@ -764,6 +770,10 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
+            num_steps = update_epochs * (len(l_idx) // bs)
+            average_from = num_steps - int(args.iterate_averaging * num_steps)
+            iterate_sum = [torch.zeros_like(p) for p in policy.parameters()]
+            step = 0
             for epoch in range(update_epochs):
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
@@ -778,6 +788,14 @@ if __name__ == "__main__":
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                     optimizer.step()
                     policy.bound_log_std_()
+                    step += 1
+                    if step > average_from:
+                        for s, p in zip(iterate_sum, policy.parameters()):
+                            s += p.detach()
+            if step > average_from:  # pi_tilde = the mean of the last iterates (Polyak-Ruppert)
+                with torch.no_grad():
+                    for s, p in zip(iterate_sum, policy.parameters()):
+                        p.copy_(s / (step - average_from))
             # 4) pi_G <- pi_tilde happens implicitly: the next batch is collected by the updated policy
 
             # what explains a collapse (docs/asaf.md): D's accuracy on the last minibatch (D > 1/2 on expert windows,

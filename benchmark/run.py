@@ -69,14 +69,19 @@ INTERACTIVE = ("gail_ppo", "asaf", "asaf_w", "asaf_1")  # learners whose budget 
 
 # (algo, env, protocol) -> budget and network size: the only per-env flags the benchmark passes
 BUDGETS = {}
-for _a in ("asaf", "asaf_w", "asaf_1"):
-    # 200k: at 100k ASAF-1 read 0.993, 0.908, 0.516, 0.503, 0.999 on tuning seeds 101-105, at 200k 0.953-1.004
-    BUDGETS[_a, "Pendulum-v1", "demos10"] = ["--total-timesteps", "200000", "--eval-every", "20000"]
-    BUDGETS[_a, "LunarLanderContinuous-v3", "demos10"] = ["--total-timesteps", "200000", "--eval-every", "20000"]
-    BUDGETS[_a, "LunarLander-v3", "demos10"] = ["--total-timesteps", "300000", "--eval-every", "25000"]
-BUDGETS["gail_ppo", "LunarLander-v3", "demos10"] = ["--total-timesteps", "300000"]
-BUDGETS["gail_ppo", "LunarLanderContinuous-v3", "demos10"] = ["--total-timesteps", "300000"]
-BUDGETS["gail_ppo", "Pendulum-v1", "demos10"] = ["--total-timesteps", "200000"]
+# The ASAF family needs no classic budget: the scripts' default of 300k env steps is the largest the classic envs
+# needed (LunarLander-v3; docs/asaf.md, detail 7). ASAF-w's classic and held-out cells are still those run under the
+# former budgets (50k, the old default; 200k on Pendulum-v1 and LunarLanderContinuous-v3), kept here so that these
+# commands stay the ones that made the committed results, until the cells are re-run at the default.
+for _env in CLASSIC + list(HELDOUT):
+    BUDGETS["asaf_w", _env, "heldout" if _env in HELDOUT else "demos10"] = [
+        "--total-timesteps", "50000", "--eval-every", "10000"
+    ]  # fmt: skip
+for _env in ("Pendulum-v1", "LunarLanderContinuous-v3"):
+    BUDGETS["asaf_w", _env, "demos10"] = ["--total-timesteps", "200000", "--eval-every", "20000"]
+del BUDGETS["asaf_w", "LunarLander-v3", "demos10"]  # it ran 300k, now the default
+# Nor does GAIL: its default 150k read 0.96-1.00 on LunarLander-v3, LunarLanderContinuous-v3 and Pendulum-v1 on
+# tuning seeds 101-102, where the benchmark once passed 300k, 300k and 200k (docs/gail_ppo.md).
 for _env in MUJOCO:
     for _a in INTERACTIVE:
         BUDGETS[_a, _env, "demos10"] = ["--total-timesteps", "1000000", "--eval-every", "50000"]
