@@ -814,9 +814,11 @@ if __name__ == "__main__":
                 e_new_all = policy.log_prob(e_obs, e_act)
                 r_l = l_new_all - l_old
                 r_e = e_new_all - e_old
+
                 def wstats(r, idx, mask):
                     s = (r[idx] * mask).sum(-1)
                     return (s < 0).float().mean().item(), (r[idx] * mask).sum().item() / mask.sum().item()
+
                 tr_acc, tr_r = wstats(r_l, l_idx, l_mask)
                 ho_acc, ho_r = wstats(r_l, h_idx, h_mask)
                 ex_acc, ex_r = wstats(r_e, e_idx, e_mask)
@@ -838,7 +840,8 @@ if __name__ == "__main__":
                     dmu_e = dmu_l = std_now = float("nan")
                 net = (theta_prev - theta0).norm().item()
                 print(
-                    f"probe step={global_step + 0} net={net:.4f} path={path:.4f} eff={net / max(path, 1e-12):.3f} trainacc={tr_acc:.3f} heldacc={ho_acc:.3f} expacc={ex_acc:.3f} "
+                    f"probe step={global_step + 0} net={net:.4f} path={path:.4f} eff={net / max(path, 1e-12):.3f} "
+                    f"trainacc={tr_acc:.3f} heldacc={ho_acc:.3f} expacc={ex_acc:.3f} "
                     f"r_train={tr_r:.4f} r_held={ho_r:.4f} r_exp={ex_r:.4f} cos_train={cos_tr:.3f} "
                     f"cos_held={cos_ho:.3f} dmu_l={dmu_l:.4f} dmu_e={dmu_e:.4f} std={std_now:.4f}",
                     flush=True,
