@@ -11,7 +11,7 @@
    return rather than the task's maximum. The notes' second claim, that demos whose returns vary a lot make training
    unsteady, is measured by the spread (std) of the returns of the 10 demos a run used against the std of its last
    five periodic evaluations (normalized).
-2. Compression ("compression"): BC and ASAF-1 students of SIZES hidden units imitate the shipped expert of the env
+2. Compression ("compression"): BC and ASAF-1 students of SIZES[env] hidden units imitate the shipped expert of the env
    from 10 demos drawn per seed; the expert's own size is the largest row.
 
 Every score is normalized by the return of the demos the run actually used (summary.json's demos.return_mean).
@@ -48,7 +48,12 @@ LEVELS = {
         "--total-timesteps 60000 --eval-every 500 --demo-at-returns 1000 3000 6000 --stop-at-return 9300",
     ),
 }
-SIZES = [["4"], ["16"], ["32", "32"], ["64", "64"], ["256", "256"]]
+# env -> the students' hidden sizes, smallest first; the largest is the shipped expert's own (256, 256). Ant-v5 keeps
+# the depth fixed at two layers, as the notes' (256, 256) ... (64, 64) students did, and goes on down until they fail.
+SIZES = {
+    "Pendulum-v1": [["4"], ["16"], ["32", "32"], ["64", "64"], ["256", "256"]],
+    "Ant-v5": [[str(h), str(h)] for h in (16, 32, 64, 128, 150, 200, 256)],
+}
 STUDENTS = {"bc": ["bc.py"], "asaf_1": ["asaf_w.py", "--window", "1"]}
 # the students' budgets: the scripts' defaults except where a run needs more env steps (nothing else is passed)
 # InvertedDoublePendulum-v5 (tuning seed 101, final expert's demos, docs/asaf.md): ASAF-1 read 0.004 at 100k env
@@ -58,6 +63,7 @@ BUDGETS = {
     ("asaf_1", "Pendulum-v1"): ["--total-timesteps", "100000"],
     ("asaf_1", "InvertedDoublePendulum-v5"): ["--total-timesteps", "300000", "--eval-every", "20000"],
     ("bc", "InvertedDoublePendulum-v5"): ["--total-steps", "50000", "--eval-every", "5000"],
+    ("asaf_1", "Ant-v5"): ["--total-timesteps", "1000000", "--eval-every", "50000"],  # the benchmark's MuJoCo budget
 }
 
 
@@ -72,18 +78,22 @@ def expert_command(env):
     return ["expert.py", "--env-id", env, *LEVELS[env][1].split(), "--out-dir", f"benchmark/levels/{env}"]
 
 
-def jobs(only, envs, seeds):
+def jobs(only, envs, seeds, students=tuple(STUDENTS)):
     """(experiment, env, name, seed, command) of every run asked for."""
     out = []
     for env in envs:
         if only in (None, "levels") and env in LEVELS:
             for level, path in level_files(env).items():
                 for algo, cmd in STUDENTS.items():
+                    if algo not in students:
+                        continue
                     flags = [*cmd, "--env-id", env, "--demos", path, "--num-demos", "10", *BUDGETS.get((algo, env), [])]
                     out += [("levels", env, f"{algo}__at_{level}", s, flags) for s in seeds]
-        if only in (None, "compression") and env not in LEVELS:
-            for size in SIZES:
+        if only in (None, "compression") and env in SIZES:
+            for size in SIZES[env]:
                 for algo, cmd in STUDENTS.items():
+                    if algo not in students:
+                        continue
                     flags = [*cmd, "--env-id", env, "--num-demos", "10", "--hidden-sizes", *size]
                     flags += BUDGETS.get((algo, env), [])
                     out += [("compression", env, f"{algo}__h{'x'.join(size)}", s, flags) for s in seeds]
@@ -252,7 +262,7 @@ def compression_report(plt):
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
         fig, ax = plt.subplots(figsize=(6, 4))
-        for size in SIZES:
+        for size in SIZES[env]:
             for algo in STUDENTS:
                 ss = rows.get((env, f"{algo}__h{'x'.join(size)}"), [])
                 if not ss:
@@ -288,7 +298,7 @@ def compression_findings(rows, env):
     ]
     for algo in STUDENTS:
         scores = []
-        for size in SIZES:
+        for size in SIZES[env]:
             ss = rows.get((env, f"{algo}__h{'x'.join(size)}"), [])
             if ss:
                 scores.append((size, np.mean([s["normalized_score"] for s in ss])))
@@ -302,7 +312,7 @@ def compression_findings(rows, env):
         if smallest is None:
             text.append(f"{algo} does not reach 0.90 even at the largest size;")
         else:
-            below = [f"({', '.join(z)}) {m:.2f}" for z, m in scores if SIZES.index(z) < SIZES.index(smallest)]
+            below = [f"({', '.join(z)}) {m:.2f}" for z, m in scores if SIZES[env].index(z) < SIZES[env].index(smallest)]
             tail = f", below it {'; '.join(below)}" if below else ""
             text.append(f"{algo} matches down to ({', '.join(smallest)}){tail};")
     return " ".join(text).rstrip(";") + "."
@@ -339,8 +349,9 @@ def report():
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--only", choices=["levels", "compression"], help="run one experiment (default: both)")
-    p.add_argument("--envs", nargs="+", default=[*LEVELS, "Pendulum-v1"], help="levels envs and compression envs")
+    p.add_argument("--envs", nargs="+", default=[*LEVELS, *SIZES], help="levels envs and compression envs")
     p.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="seeds per cell")
+    p.add_argument("--students", nargs="+", default=list(STUDENTS), choices=list(STUDENTS), help="students to run")
     p.add_argument("--report-only", action="store_true", help="only rebuild docs/experiments.md and its pictures")
     a = p.parse_args()
     if not a.report_only:
@@ -349,6 +360,6 @@ if __name__ == "__main__":
                 if not all(os.path.exists(f) for f in level_files(env).values()):
                     cmd = expert_command(env)
                     subprocess.check_call([sys.executable, os.path.join(ROOT, cmd[0]), *cmd[1:]], cwd=ROOT)
-        for job in jobs(a.only, a.envs, a.seeds):
+        for job in jobs(a.only, a.envs, a.seeds, a.students):
             print(run(*job), flush=True)
     report()

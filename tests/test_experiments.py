@@ -23,6 +23,12 @@ def test_jobs_draw_10_demos_from_each_level_file_and_pass_only_budgets():
         assert set(flags) <= {"--window", "--env-id", "--demos", "--num-demos", *budget}
     sizes = {name for _, _, name, _, _ in experiments.jobs("compression", ["Pendulum-v1"], [1])}
     assert "asaf_1__h256x256" in sizes and "bc__h4" in sizes
+    ant = experiments.jobs("compression", ["Ant-v5"], [1, 2, 3], students=["bc"])
+    names = {name for _, _, name, _, _ in ant}
+    assert names == {f"bc__h{h}x{h}" for h in (16, 32, 64, 128, 150, 200, 256)}  # one depth, down from the expert's
+    assert len(ant) == 7 * 3
+    ant_asaf = experiments.jobs("compression", ["Ant-v5"], [1], students=["asaf_1"])
+    assert all(cmd[cmd.index("--total-timesteps") + 1] == "1000000" for *_, cmd in ant_asaf)
 
 
 def fake_summary(env, demo_returns, ret, score, history):
