@@ -146,16 +146,22 @@ def interval(x):
     return f"{x.mean():.3f} +- {t95.get(len(x), 2.0) * x.std(ddof=1) / np.sqrt(len(x)):.3f}"
 
 
-def space_dims(env):
-    """(observation size, action size) of env: the students' input and output widths."""
+def student_params(algo, env, hidden):
+    """Parameters of a student network: the MLP, plus BC's log-std head (a second output per action dimension) or
+    ASAF-1's shared log-std vector for Box actions."""
     import gymnasium as gym
 
     probe = gym.make(env)
     obs_dim, space = probe.observation_space.shape[0], probe.action_space
     probe.close()
-    if isinstance(space, gym.spaces.Discrete):
-        return obs_dim, int(space.n)
-    return obs_dim, int(np.prod(space.shape))
+    discrete = isinstance(space, gym.spaces.Discrete)
+    act_dim = int(space.n) if discrete else int(np.prod(space.shape))
+    out_dim = 2 * act_dim if (algo == "bc" and not discrete) else act_dim
+    dims = [obs_dim, *hidden, out_dim]
+    params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+    if algo == "asaf_1" and not discrete:
+        params += act_dim
+    return params
 
 
 def last_five_std(s):
@@ -261,28 +267,29 @@ def compression_report(plt):
             "| student | hidden sizes | parameters | seeds | return | normalized vs the demos used (95% CI) | wall s |",
             "| --- | --- | --- | --- | --- | --- | --- |",
         ]
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
         for size in SIZES[env]:
             for algo in STUDENTS:
                 ss = rows.get((env, f"{algo}__h{'x'.join(size)}"), [])
                 if not ss:
                     continue
-                dims = [*space_dims(env)[:1], *map(int, size), space_dims(env)[1]]
-                params = sum(a * b + b for a, b in zip(dims[:-1], dims[1:]))
+                params = student_params(algo, env, [int(h) for h in size])
                 ret = np.mean([s["eval_return_mean"] for s in ss])
                 wall = np.mean([s["wall_seconds"] for s in ss])
                 lines.append(
                     f"| {algo} | {', '.join(size)} | {params} | {len(ss)} | {ret:.1f} | "
                     f"{interval([s['normalized_score'] for s in ss])} | {wall:.0f} |"
                 )
-                if algo == "asaf_1":  # BC's curve is over gradient steps, not env steps
-                    steps = [h["step"] for h in ss[0]["history"]]
-                    curve = np.mean([[h["normalized_score"] for h in s["history"]] for s in ss], axis=0)
-                    ax.plot(steps, curve, label=f"({', '.join(size)})")
-        ax.set_xlabel("env steps")
-        ax.set_ylabel("normalized score (mean over seeds)")
-        ax.set_title(f"{env}: ASAF-1 students by size")
-        ax.legend(fontsize=7)
+                ax = axes[list(STUDENTS).index(algo)]
+                steps = [h["step"] for h in ss[0]["history"]]
+                curve = np.mean([[h["normalized_score"] for h in s["history"]] for s in ss], axis=0)
+                ax.plot(steps, curve, label=f"({', '.join(size)})")
+        for ax, algo in zip(axes, STUDENTS):
+            ax.set_xlabel("gradient steps (BC never steps the env)" if algo == "bc" else "env steps")
+            ax.set_ylabel("periodic evaluation, normalized (mean over seeds)")
+            ax.set_title(f"{env}: {algo} students by size", fontsize=10)
+            if ax.lines:
+                ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(os.path.join(DOCS, "img", f"compression_{env}.png"), dpi=100)
         plt.close(fig)

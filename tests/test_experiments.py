@@ -60,7 +60,8 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
     text = (tmp_path / "docs" / "experiments.md").read_text()
     # demos' return 200, their spread 50, the student's return, the interval over the two seeds, the last five's std
     assert "| first checkpoint >= 100 | bc | 2 | 200.0 | 50.0 | 190.0 | 0.950 +- 0.635 | 0.063 |" in text
-    assert "| asaf_1 | 32, 32 | 1217 | 2 | -145.0 | 0.950 +- 0.635 | 10 |" in text  # 3*32+32 + 32*32+32 + 32+1
+    # 3*32+32 + 32*32+32 + 32+1, plus the shared log-std: the network asaf_w.Policy builds
+    assert "| asaf_1 | 32, 32 | 1218 | 2 | -145.0 | 0.950 +- 0.635 | 10 |" in text
     # the findings are computed: bc's mean at its one level is 0.95 (follows), spread 50 in both runs -> rho 0
     assert "bc follows every level (normalized 0.9-1.1 at each): mean normalized 0.95" in text
     assert "Spearman correlation of +0.00" in text
