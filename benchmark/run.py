@@ -70,16 +70,7 @@ INTERACTIVE = ("gail_ppo", "asaf", "asaf_w", "asaf_1")  # learners whose budget 
 # (algo, env, protocol) -> budget and network size: the only per-env flags the benchmark passes
 BUDGETS = {}
 # The ASAF family needs no classic budget: the scripts' default of 300k env steps is the largest the classic envs
-# needed (LunarLander-v3; docs/asaf.md, detail 7). ASAF-w's classic and held-out cells are still those run under the
-# former budgets (50k, the old default; 200k on Pendulum-v1 and LunarLanderContinuous-v3), kept here so that these
-# commands stay the ones that made the committed results, until the cells are re-run at the default.
-for _env in CLASSIC + list(HELDOUT):
-    BUDGETS["asaf_w", _env, "heldout" if _env in HELDOUT else "demos10"] = [
-        "--total-timesteps", "50000", "--eval-every", "10000"
-    ]  # fmt: skip
-for _env in ("Pendulum-v1", "LunarLanderContinuous-v3"):
-    BUDGETS["asaf_w", _env, "demos10"] = ["--total-timesteps", "200000", "--eval-every", "20000"]
-del BUDGETS["asaf_w", "LunarLander-v3", "demos10"]  # it ran 300k, now the default
+# needed (LunarLander-v3; docs/asaf.md, detail 7).
 # Nor does GAIL: its default 150k read 0.96-1.00 on LunarLander-v3, LunarLanderContinuous-v3 and Pendulum-v1 on
 # tuning seeds 101-102, where the benchmark once passed 300k, 300k and 200k (docs/gail_ppo.md).
 for _env in MUJOCO:

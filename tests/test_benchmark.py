@@ -33,8 +33,12 @@ def test_command_carries_algorithm_protocol_budget_and_exceptions():
     assert cmd[1].endswith("asaf_w.py")
     assert cmd[cmd.index("--seed") + 1] == "2" and cmd[cmd.index("--window") + 1] == "1"
     assert cmd[cmd.index("--num-demos") + 1] == "10"
-    assert "--total-timesteps" not in cmd  # the ASAF family's default budget covers the classic envs
-    assert "--total-timesteps" not in bench.command("gail_ppo", "LunarLander-v3", 2)
+    # the ASAF family's default budget covers the classic and held-out envs, as GAIL's does
+    for algo in ("asaf", "asaf_w", "asaf_1", "gail_ppo"):
+        for env in bench.CLASSIC:
+            assert "--total-timesteps" not in bench.command(algo, env, 2), (algo, env)
+        for env in bench.HELDOUT:
+            assert "--total-timesteps" not in bench.command(algo, env, 2, "heldout"), (algo, env)
     paper = bench.command("asaf_1", "Hopper-v5", 1, "paper25")
     assert paper[paper.index("--num-demos") + 1] == "25" and paper[paper.index("--total-timesteps") + 1] == "2000000"
     assert "--num-demos" not in bench.command("dagger", "CartPole-v1", 1)
