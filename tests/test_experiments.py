@@ -52,10 +52,11 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as f:
             json.dump(fake_summary(env, [150.0, 250.0], 190.0, score, [0.5, 0.9, 0.9, 1.0, 0.8, 0.9]), f)
-        path = experiments.result_path("compression", "Pendulum-v1", "asaf_1__h32x32", seed)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump(fake_summary("Pendulum-v1", [-150.0, -140.0], -145.0, score, [0.2, 0.8]), f)
+        for name in ("asaf_1__h32x32", "bc__h32x32", "bc__h256x256"):  # bc also at the expert's own size
+            path = experiments.result_path("compression", "Pendulum-v1", name, seed)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "w") as f:
+                json.dump(fake_summary("Pendulum-v1", [-150.0, -140.0], -145.0, score, [0.2, 0.8]), f)
     experiments.report()
     text = (tmp_path / "docs" / "experiments.md").read_text()
     # demos' return 200, their spread 50, the student's return, the interval over the two seeds, the last five's std
@@ -67,7 +68,7 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
     assert "Spearman correlation of +0.00" in text
     # without the expert's own size (256, 256) there is nothing to compare against: no verdict on the claim
     assert "asaf_1: only (32, 32) 0.95 so far, the larger sizes not run yet, no conclusion." in text
-    # 0.95 at (32, 32), the only size run: it is the smallest that reaches 0.90
-    assert "asaf_1 matches down to (32, 32)." in text
+    # bc: 0.95 at (256, 256) and at (32, 32), the smallest size run, so it matches down to there
+    assert "bc matches down to (32, 32);" in text
     assert (tmp_path / "docs" / "img" / "levels_CartPole-v1.png").exists()
     assert (tmp_path / "docs" / "img" / "compression_Pendulum-v1.png").exists()
