@@ -31,6 +31,18 @@ def test_jobs_draw_10_demos_from_each_level_file_and_pass_only_budgets():
     assert all(cmd[cmd.index("--total-timesteps") + 1] == "1000000" for *_, cmd in ant_asaf)
 
 
+def test_levels_of_an_expert_trained_by_hand_run_for_the_files_present(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "HERE", str(tmp_path))
+    assert "Ant-v5" in experiments.LONG_EXPERTS  # hours of SAC: never started by the script
+    assert experiments.jobs("levels", ["Ant-v5"], [1, 2, 3]) == []  # no level reached yet: nothing to run
+    os.makedirs(tmp_path / "levels" / "Ant-v5")
+    (tmp_path / "levels" / "Ant-v5" / "demos_at_1500.npz").write_bytes(b"")
+    jobs = experiments.jobs("levels", ["Ant-v5"], [1, 2, 3])
+    assert {name for _, _, name, _, _ in jobs} == {"bc__at_1500", "asaf_1__at_1500"} and len(jobs) == 6
+    for *_, cmd in jobs:  # the benchmark's MuJoCo network for both students
+        assert cmd[cmd.index("--hidden-sizes") + 1 :][:2] == ["256", "256"]
+
+
 def fake_summary(env, demo_returns, ret, score, history):
     return dict(
         env_id=env,
