@@ -251,10 +251,11 @@ def levels_findings(points):
         steady = np.array([p[3] for p in pts])
         rho = spearman(spread, steady)
         verdict = "follows every level (normalized 0.9-1.1 at each)" if follows else "does not follow every level"
+        levels = ", ".join("the final expert" if k == "final" else f">= {k}" for k in by_level)
         text.append(
-            f"{algo} {verdict}: mean normalized {', '.join(f'{m:.2f}' for m in means)} from the lowest level to the "
-            f"final expert; over its {len(pts)} runs, the demos' spread and the std of the last five evaluations "
-            f"have a Spearman correlation of {rho:+.2f}."
+            f"{algo} {verdict}: mean normalized {', '.join(f'{m:.2f}' for m in means)} with the demos of {levels}; "
+            f"over its {len(pts)} runs, the demos' spread and the std of the last five evaluations have a Spearman "
+            f"correlation of {rho:+.2f}."
         )
     claim = (
         "The notes' claims: the student follows the level of the expert it imitates, and demos whose returns vary "
