@@ -185,6 +185,24 @@ def last_five_std(s):
     return float(np.std(scores)) if scores else float("nan")
 
 
+def level_files_line(env):
+    """One sentence on the level files present, computed from them: episodes, return mean +- std, and how many
+    episodes ended in a termination (a fall, on the locomotion envs) rather than the time limit."""
+    parts = []
+    for level, path in level_files(env).items():
+        if not os.path.exists(path):
+            continue
+        with np.load(path) as f:
+            returns = f["episode_returns"]
+            ends = int(f["terminations"].sum())
+        name = "final expert" if level == "final" else f">= {level}"
+        parts.append(f"{name}: {len(returns)} episodes, {returns.mean():.1f} +- {returns.std():.1f}, {ends} terminated")
+    return (
+        "Level files (a level's demos come from the first checkpoint whose periodic evaluation reached it, so they "
+        "can return less than the level): " + "; ".join(parts) + "."
+    )
+
+
 def levels_report(plt):
     rows = load("levels")
     lines = []
@@ -196,6 +214,8 @@ def levels_report(plt):
             f"### {env}",
             "",
             f"Expert and demos: `python {' '.join(expert_command(env))}`.",
+            "",
+            level_files_line(env),
             "",
             "| demos from | student | seeds | demos' return (the 10 used) | spread of those demos (std) | student "
             "return | normalized vs the demos used (95% CI) | std of the last 5 evaluations |",

@@ -78,6 +78,8 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
     # the findings are computed: bc's mean at its one level is 0.95 (follows), spread 50 in both runs -> rho 0
     assert "bc follows every level (normalized 0.9-1.1 at each): mean normalized 0.95" in text
     assert "Spearman correlation of +0.00" in text
+    # the level files are described from the files themselves (the shipped CartPole-v1 levels)
+    assert "final expert: 25 episodes, 500.0 +- 0.0, 0 terminated." in text
     # without the expert's own size (256, 256) there is nothing to compare against: no verdict on the claim
     assert "asaf_1: only (32, 32) 0.95 so far, the larger sizes not run yet, no conclusion." in text
     # bc: 0.95 at (256, 256) and at (32, 32), the smallest size run, so it matches down to there
