@@ -58,6 +58,11 @@ LEVELS = {
 # experts that train for hours here (SAC on MuJoCo, resumed across sessions with `expert.py ... --resume`): this
 # script never starts them; their students run for whichever level files are already in benchmark/levels/<env>/
 LONG_EXPERTS = {"Ant-v5"}
+# LONG_EXPERTS env -> a further, higher level from the shipped expert (experts/<env>/, another SAC run than the level
+# files'), whose students are the benchmark's demos10 cells (benchmark/results/): the same student commands as the
+# levels runs with the shipped demos, so they are read, not run again
+SHIPPED_LEVEL = {"Ant-v5"}
+BENCH_RESULTS = os.path.join(HERE, "results")
 # env -> the students' hidden sizes, smallest first; the largest is the shipped expert's own (256, 256). Ant-v5 keeps
 # the depth fixed at two layers, as the notes' (256, 256) ... (64, 64) students did, and goes on down until they fail.
 SIZES = {
@@ -84,6 +89,34 @@ def level_files(env):
     files = {str(R): os.path.join(HERE, "levels", env, f"demos_at_{R}.npz") for R in levels}
     files["final"] = os.path.join(HERE, "levels", env, "demos.npz")
     return files
+
+
+def shipped_runs(env):
+    """{student: summaries} of the benchmark's demos10 cells on the shipped expert of a SHIPPED_LEVEL env."""
+    runs = {}
+    for algo in STUDENTS:
+        paths = sorted(glob.glob(os.path.join(BENCH_RESULTS, env, f"{algo}__demos10__seed*.json")))
+        runs[algo] = []
+        for path in paths:
+            with open(path) as f:
+                runs[algo].append(json.load(f))
+    return runs
+
+
+def report_levels(env):
+    """{level: demos file} of the report: the level files, and the shipped expert's demos where SHIPPED_LEVEL."""
+    files = level_files(env)
+    if env in SHIPPED_LEVEL:
+        files["shipped"] = os.path.join(ROOT, "experts", env, "demos.npz")
+    return files
+
+
+def level_label(level, env):
+    if level == "final":
+        return "final expert"
+    if level == "shipped":
+        return f"shipped expert (experts/{env}, another SAC run)"
+    return f"first checkpoint >= {level}"
 
 
 def expert_command(env):
@@ -189,16 +222,18 @@ def level_files_line(env):
     """One sentence on the level files present, computed from them: episodes, return mean +- std, and how many
     episodes ended in a termination (a fall, on the locomotion envs) rather than the time limit."""
     parts = []
-    for level, path in level_files(env).items():
+    for level, path in report_levels(env).items():
         if not os.path.exists(path):
             continue
         with np.load(path) as f:
             returns = f["episode_returns"]
             ends = int(f["terminations"].sum())
-        name = "final expert" if level == "final" else f">= {level}"
-        parts.append(f"{name}: {len(returns)} episodes, {returns.mean():.1f} +- {returns.std():.1f}, {ends} terminated")
+        parts.append(
+            f"{level_label(level, env)}: {len(returns)} episodes, {returns.mean():.1f} +- {returns.std():.1f}, "
+            f"{ends} terminated"
+        )
     return (
-        "Level files (a level's demos come from the first checkpoint whose periodic evaluation reached it, so they "
+        "Demos files (a level's demos come from the first checkpoint whose periodic evaluation reached it, so they "
         "can return less than the level): " + "; ".join(parts) + "."
     )
 
@@ -210,6 +245,9 @@ def levels_report(plt):
         found = {k: v for k, v in rows.items() if k[0] == env}
         if not found:
             continue
+        if env in SHIPPED_LEVEL:
+            for algo, ss in shipped_runs(env).items():
+                found[(env, f"{algo}__at_shipped")] = ss
         lines += [
             f"### {env}",
             "",
@@ -223,7 +261,7 @@ def levels_report(plt):
         ]
         fig, ax = plt.subplots(figsize=(5, 4.5))
         points = {algo: [] for algo in STUDENTS}  # (level, normalized, demos' spread, std of last 5) per run
-        for level in level_files(env):
+        for level in report_levels(env):
             for algo in STUDENTS:
                 ss = found.get((env, f"{algo}__at_{level}"), [])
                 if not ss:
@@ -235,7 +273,7 @@ def levels_report(plt):
                 spread = [np.std(s["demos"]["episode_returns"]) for s in ss]
                 ret = [s["eval_return_mean"] for s in ss]
                 steady = [last_five_std(s) for s in ss]
-                source = "final expert" if level == "final" else f"first checkpoint >= {level}"
+                source = level_label(level, env)
                 lines.append(
                     f"| {source} | {algo} | {len(ss)} | {np.mean(demo):.1f} | {np.mean(spread):.1f} | "
                     f"{np.mean(ret):.1f} | {interval([s['normalized_score'] for s in ss])} | {np.mean(steady):.3f} |"
@@ -251,11 +289,11 @@ def levels_report(plt):
         fig.tight_layout()
         fig.savefig(os.path.join(DOCS, "img", f"levels_{env}.png"), dpi=100)
         plt.close(fig)
-        lines += ["", f"![levels {env}](img/levels_{env}.png)", "", *levels_findings(points), ""]
+        lines += ["", f"![levels {env}](img/levels_{env}.png)", "", *levels_findings(points, env), ""]
     return lines
 
 
-def levels_findings(points):
+def levels_findings(points, env):
     """One paragraph, computed from the runs: does each student follow the level, and does the demos' spread go
     with unsteady training (Spearman rank correlation over runs, which needs no assumption on the scale)?"""
     text = []
@@ -271,7 +309,7 @@ def levels_findings(points):
         steady = np.array([p[3] for p in pts])
         rho = spearman(spread, steady)
         verdict = "follows every level (normalized 0.9-1.1 at each)" if follows else "does not follow every level"
-        levels = ", ".join("the final expert" if k == "final" else f">= {k}" for k in by_level)
+        levels = ", ".join(level_label(k, env) for k in by_level)
         text.append(
             f"{algo} {verdict}: mean normalized {', '.join(f'{m:.2f}' for m in means)} with the demos of {levels}; "
             f"over its {len(pts)} runs, the demos' spread and the std of the last five evaluations have a Spearman "

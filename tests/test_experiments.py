@@ -86,3 +86,26 @@ def test_report_is_built_from_the_result_files_alone(tmp_path, monkeypatch):
     assert "bc matches down to (32, 32);" in text
     assert (tmp_path / "docs" / "img" / "levels_CartPole-v1.png").exists()
     assert (tmp_path / "docs" / "img" / "compression_Pendulum-v1.png").exists()
+
+
+def test_shipped_expert_is_a_further_level_read_from_the_benchmark_cells(tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "RESULTS", str(tmp_path / "results"))
+    monkeypatch.setattr(experiments, "BENCH_RESULTS", str(tmp_path / "bench"))
+    monkeypatch.setattr(experiments, "DOCS", str(tmp_path / "docs"))
+    os.makedirs(tmp_path / "docs" / "img")
+    env = "Ant-v5"
+    assert env in experiments.SHIPPED_LEVEL
+    path = experiments.result_path("levels", env, "bc__at_1500", 1)
+    os.makedirs(os.path.dirname(path))
+    with open(path, "w") as f:
+        json.dump(fake_summary(env, [1000.0, 2000.0], 1200.0, 0.8, [0.7, 0.8]), f)
+    os.makedirs(tmp_path / "bench" / env)
+    for seed, score in ((1, 0.9), (2, 1.1)):
+        with open(tmp_path / "bench" / env / f"bc__demos10__seed{seed}.json", "w") as f:
+            json.dump(fake_summary(env, [3000.0, 4000.0], 3500.0, score, [0.9, 1.0]), f)
+    experiments.report()
+    text = (tmp_path / "docs" / "experiments.md").read_text()
+    shipped = "shipped expert (experts/Ant-v5, another SAC run)"
+    assert f"| {shipped} | bc | 2 | 3500.0 | 500.0 | 3500.0 | 1.000 +- 1.271 |" in text
+    assert f"mean normalized 0.80, 1.00 with the demos of first checkpoint >= 1500, {shipped}" in text
+    assert f"{shipped}: 25 episodes" in text  # the shipped demos file described like the level files
