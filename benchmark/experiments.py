@@ -7,7 +7,8 @@
 1. Expert level ("levels"): expert.py trains an expert and saves demonstrations from the first checkpoints whose
    evaluation reaches each level of LEVELS[env] (`--demo-at-returns`, evaluated often so that a level is caught
    before the next jump) and from the final expert, into benchmark/levels/<env>/ (an expert of LONG_EXPERTS, hours of
-   SAC, is trained by hand across sessions and its files copied there). BC and ASAF-1 imitate each file
+   SAC, is trained by hand across sessions and its files copied there; its shipped expert under experts/<env>/ is
+   one more level, read from the benchmark's demos10 cells, SHIPPED_LEVEL). BC and ASAF-1 imitate each file
    from 10 demos drawn at random per seed. If imitation follows the expert, the student's return tracks the demos'
    return rather than the task's maximum. The notes' second claim, that demos whose returns vary a lot make training
    unsteady, is measured by the spread (std) of the returns of the 10 demos a run used against the std of its last
