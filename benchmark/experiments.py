@@ -224,7 +224,8 @@ def level_files_line(env):
     episodes ended in a termination (a fall, on the locomotion envs) rather than the time limit."""
     parts = []
     for level, path in report_levels(env).items():
-        if not os.path.exists(path):
+        if not os.path.exists(path):  # a LONG_EXPERTS run that has not reached this level, or not finished
+            parts.append(f"{level_label(level, env)}: not recorded")
             continue
         with np.load(path) as f:
             returns = f["episode_returns"]
