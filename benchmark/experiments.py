@@ -262,15 +262,19 @@ def levels_report(plt):
             "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         fig, ax = plt.subplots(figsize=(5, 4.5))
-        points = {algo: [] for algo in STUDENTS}  # (level, normalized, demos' spread, std of last 5) per run
+        # per run: (level, normalized, demos' spread, std of the last 5 evaluations, demos' return, student's return)
+        points = {algo: [] for algo in STUDENTS}
         for level in report_levels(env):
             for algo in STUDENTS:
                 ss = found.get((env, f"{algo}__at_{level}"), [])
                 if not ss:
                     continue
-                points[algo] += [
-                    (level, s["normalized_score"], np.std(s["demos"]["episode_returns"]), last_five_std(s)) for s in ss
-                ]
+                for s in ss:
+                    spread_s = np.std(s["demos"]["episode_returns"])
+                    demo_s = s["demos"]["return_mean"]
+                    points[algo].append(
+                        (level, s["normalized_score"], spread_s, last_five_std(s), demo_s, s["eval_return_mean"])
+                    )
                 demo = [s["demos"]["return_mean"] for s in ss]
                 spread = [np.std(s["demos"]["episode_returns"]) for s in ss]
                 ret = [s["eval_return_mean"] for s in ss]
@@ -303,18 +307,21 @@ def levels_findings(points, env):
         if not pts:
             continue
         by_level = {}
-        for level, score, _, _ in pts:
+        for level, score, *_ in pts:
             by_level.setdefault(level, []).append(score)
         means = [np.mean(v) for v in by_level.values()]
         follows = all(0.9 <= m <= 1.1 for m in means)
         spread = np.array([p[2] for p in pts])
         steady = np.array([p[3] for p in pts])
         rho = spearman(spread, steady)
+        # the direction of the claim, apart from its scale: does a run with better demos end with a better student?
+        rho_level = spearman(np.array([p[4] for p in pts]), np.array([p[5] for p in pts]))
         verdict = "follows every level (normalized 0.9-1.1 at each)" if follows else "does not follow every level"
         levels = ", ".join(level_label(k, env) for k in by_level)
         text.append(
             f"{algo} {verdict}: mean normalized {', '.join(f'{m:.2f}' for m in means)} with the demos of {levels}; "
-            f"over its {len(pts)} runs, the demos' spread and the std of the last five evaluations have a Spearman "
+            f"over its {len(pts)} runs, the demos' return and the student's have a Spearman correlation of "
+            f"{rho_level:+.2f}, and the demos' spread and the std of the last five evaluations have a Spearman "
             f"correlation of {rho:+.2f}."
         )
     claim = (

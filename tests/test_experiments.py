@@ -109,5 +109,7 @@ def test_shipped_expert_is_a_further_level_read_from_the_benchmark_cells(tmp_pat
     shipped = "shipped expert (experts/Ant-v5, another SAC run)"
     assert f"| {shipped} | bc | 2 | 3500.0 | 500.0 | 3500.0 | 1.000 +- 1.271 |" in text
     assert f"mean normalized 0.80, 1.00 with the demos of first checkpoint >= 1500, {shipped}" in text
+    # better demos, better student in both runs: the demos' return and the student's rank alike
+    assert "the demos' return and the student's have a Spearman correlation of +1.00" in text
     assert f"{shipped}: 25 episodes" in text  # the shipped demos file described like the level files
     assert "final expert: not recorded" in text  # HERE has no level files: each one missing is said so
