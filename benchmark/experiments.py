@@ -269,16 +269,19 @@ def levels_report(plt):
                 ss = found.get((env, f"{algo}__at_{level}"), [])
                 if not ss:
                     continue
-                for s in ss:
-                    spread_s = np.std(s["demos"]["episode_returns"])
-                    demo_s = s["demos"]["return_mean"]
-                    points[algo].append(
-                        (level, s["normalized_score"], spread_s, last_five_std(s), demo_s, s["eval_return_mean"])
+                runs = [
+                    (
+                        level,
+                        s["normalized_score"],
+                        np.std(s["demos"]["episode_returns"]),
+                        last_five_std(s),
+                        s["demos"]["return_mean"],
+                        s["eval_return_mean"],
                     )
-                demo = [s["demos"]["return_mean"] for s in ss]
-                spread = [np.std(s["demos"]["episode_returns"]) for s in ss]
-                ret = [s["eval_return_mean"] for s in ss]
-                steady = [last_five_std(s) for s in ss]
+                    for s in ss
+                ]
+                points[algo] += runs
+                spread, steady, demo, ret = ([r[k] for r in runs] for k in (2, 3, 4, 5))
                 source = level_label(level, env)
                 lines.append(
                     f"| {source} | {algo} | {len(ss)} | {np.mean(demo):.1f} | {np.mean(spread):.1f} | "
