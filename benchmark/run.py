@@ -211,6 +211,34 @@ def fmt_interval(x, digits=3):
     return f"{mean:.{digits}f} +- {half:.{digits}f}"
 
 
+def last_five(summary):
+    """Mean normalized score of a run's last five periodic evaluations (None with fewer than five): the steadiness
+    the ASAF issue asks of every seed (>= 0.90 on paper25), since a final score alone hides a run that swings."""
+    scores = [h["normalized_score"] for h in summary["history"]]
+    if len(scores) < 5:
+        return None
+    return float(np.mean(scores[-5:]))
+
+
+def per_seed_lines(groups, envs, algos):
+    """Per-seed table of the `algos` cells on `envs`: each seed's final score and the mean of its last five periodic
+    evaluations, and the lowest of those per cell."""
+    lines = [
+        "| env | algo | protocol | final score per seed | last five per seed | lowest last five |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (env, algo, protocol), ss in sorted(groups.items()):
+        if env not in envs or algo not in algos:
+            continue
+        finals = ", ".join(f"{s['normalized_score']:.3f} (s{s['seed']})" for s in ss)
+        fives = [last_five(s) for s in ss]
+        shown = ", ".join("-" if f is None else f"{f:.3f}" for f in fives)
+        known = [f for f in fives if f is not None]
+        lowest = f"{min(known):.3f}" if known else "-"
+        lines.append(f"| {env} | {algo} | {protocol} | {finals} | {shown} | {lowest} |")
+    return lines
+
+
 def check_disjoint_starts(groups):
     """No two seeds of a cell share a final-evaluation start state (env seed); returns the offending cells."""
     bad = []
@@ -301,6 +329,16 @@ def report(results_dir, docs_dir, readme=None):
             glance.append(f"| {env} | " + " | ".join(cells) + " |")
         lines += [""] + glance
         readme_glance += glance + [""]
+    family = ("asaf", "asaf_w", "asaf_1")
+    if any(e in MUJOCO and a in family for e, a, _ in groups):
+        lines += [
+            "",
+            "ASAF family on MuJoCo, per seed: the final score (50 episodes) and the mean of the last five periodic",
+            "evaluations (10 episodes each, every 50k env steps), the steadiness the paper25 target asks of every seed",
+            "(>= 0.90):",
+            "",
+        ]
+        lines += per_seed_lines(groups, MUJOCO, family)
     heldout_envs = sorted({e for e, _, p in groups if p == "heldout"})
     if heldout_envs:
         lines += ["", "Experts of the held-out envs (run from the repository root):", ""]

@@ -96,6 +96,27 @@ def test_report_reads_only_the_results_files(tmp_path):
     assert os.path.getsize(os.path.join(docs, "img", "CartPole-v1.png")) > 0
 
 
+def test_report_lists_each_seeds_last_five_evaluations_of_the_asaf_family_on_mujoco(tmp_path):
+    results, docs = str(tmp_path / "results"), str(tmp_path / "docs")
+    steady = [(50_000 * i, v) for i, v in enumerate([0.2, 1.0, 1.0, 0.9, 1.0, 0.9, 1.2])]  # last five: 1.0
+    swinging = [(50_000 * i, v) for i, v in enumerate([0.9, 1.0, 0.2, 1.0, 0.3, 1.0, 0.5])]  # last five: 0.6
+    fake_result(results, "Hopper-v5", "asaf_1", "paper25", 1, 0.99, steady)
+    fake_result(results, "Hopper-v5", "asaf_1", "paper25", 2, 0.95, swinging)
+    fake_result(results, "Hopper-v5", "bc", "demos10", 1, 0.97, steady)
+    fake_result(results, "CartPole-v1", "asaf_1", "demos10", 1, 1.0, steady)
+    bench.report(results, docs)
+    text = open(os.path.join(docs, "results.md")).read()
+    row = next(
+        line for line in text.splitlines() if line.startswith("| Hopper-v5 | asaf_1 | paper25 |") and "s1" in line
+    )
+    cells = [c.strip() for c in row.split("|")[1:-1]]
+    assert cells[3] == "0.990 (s1), 0.950 (s2)"
+    assert cells[4] == "1.000, 0.600" and cells[5] == "0.600"
+    per_seed = [line for line in text.splitlines() if "(s1)" in line]
+    assert len(per_seed) == 1  # BC and the classic envs are not in this table
+    assert bench.last_five(dict(history=[dict(step=s, normalized_score=v) for s, v in steady[:4]])) is None
+
+
 def test_report_refuses_seeds_that_share_start_states(tmp_path):
     results = str(tmp_path / "results")
     fake_result(results, "CartPole-v1", "bc", "demos10", 1, 1.0, [(10, 1.0)])
