@@ -239,6 +239,32 @@ def per_seed_lines(groups, envs, algos):
     return lines
 
 
+def same_draw_lines(groups, env, protocol, algos):
+    """Per-seed scores of `algos` on `env`: one row per seed, with the demos that seed drew. Every learner of a seed
+    draws the same episodes (the draw is seeded by the run seed), so a row compares learners on the very same demos;
+    a learner that asks the expert online (no demos) is marked, and a row whose draws differ says so."""
+    seeds = sorted({s["seed"] for a in algos for s in groups.get((env, a, protocol), [])})
+    lines = ["| seed | demos drawn (episodes of the file) | " + " | ".join(algos) + " |"]
+    lines.append("| --- | --- |" + " --- |" * len(algos))
+    for seed in seeds:
+        runs = {a: s for a in algos for s in groups.get((env, a, protocol), []) if s["seed"] == seed}
+        draws = {tuple(s["demos"]["episodes"]) for s in runs.values() if s["demos"]["episodes"]}
+        if len(draws) == 1:
+            drawn = " ".join(str(e) for e in next(iter(draws)))
+        else:
+            drawn = f"{len(draws)} different draws"
+        cells = []
+        for a in algos:
+            if a not in runs:
+                cells.append("")
+            elif runs[a]["demos"]["episodes"]:
+                cells.append(f"{runs[a]['normalized_score']:.3f}")
+            else:
+                cells.append(f"{runs[a]['normalized_score']:.3f} (no demos)")
+        lines.append(f"| {seed} | {drawn} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def check_disjoint_starts(groups):
     """No two seeds of a cell share a final-evaluation start state (env seed); returns the offending cells."""
     bad = []
@@ -339,6 +365,15 @@ def report(results_dir, docs_dir, readme=None):
             "",
         ]
         lines += per_seed_lines(groups, MUJOCO, family)
+    if ("LunarLander-v3", "asaf_1", "demos10") in groups:
+        lines += [
+            "",
+            "LunarLander-v3 per seed (demos10): each row is one seed's draw of 10 of the 25 demos, which every learner",
+            "of that seed uses (DAgger asks the expert online and uses none); the draws decide which start states the",
+            "demos cover (docs/asaf.md, 'Tried settings').",
+            "",
+        ]
+        lines += same_draw_lines(groups, "LunarLander-v3", "demos10", [a for a in ALGOS if a != "aggrevated"])
     heldout_envs = sorted({e for e, _, p in groups if p == "heldout"})
     if heldout_envs:
         lines += ["", "Experts of the held-out envs (run from the repository root):", ""]

@@ -117,6 +117,20 @@ def test_report_lists_each_seeds_last_five_evaluations_of_the_asaf_family_on_muj
     assert bench.last_five(dict(history=[dict(step=s, normalized_score=v) for s, v in steady[:4]])) is None
 
 
+def test_same_draw_rows_compare_learners_on_one_seeds_demos(tmp_path):
+    results = str(tmp_path / "results")
+    for algo, score in (("bc", 0.99), ("asaf_1", 0.91), ("dagger", 0.98)):
+        fake_result(results, "LunarLander-v3", algo, "demos10", 1, score, [(0, 0.5)])
+    groups = bench.load_results(results)
+    for (env, algo, protocol), ss in groups.items():
+        ss[0]["demos"] = dict(episodes=[] if algo == "dagger" else [2, 5, 7])
+    lines = bench.same_draw_lines(groups, "LunarLander-v3", "demos10", ["bc", "asaf_1", "dagger"])
+    assert lines[2] == "| 1 | 2 5 7 | 0.990 | 0.910 | 0.980 (no demos) |"
+    groups["LunarLander-v3", "bc", "demos10"][0]["demos"] = dict(episodes=[1, 5, 7])
+    lines = bench.same_draw_lines(groups, "LunarLander-v3", "demos10", ["bc", "asaf_1", "dagger"])
+    assert "2 different draws" in lines[2]
+
+
 def test_report_refuses_seeds_that_share_start_states(tmp_path):
     results = str(tmp_path / "results")
     fake_result(results, "CartPole-v1", "bc", "demos10", 1, 1.0, [(10, 1.0)])
