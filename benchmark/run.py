@@ -265,6 +265,61 @@ def same_draw_lines(groups, env, protocol, algos):
     return lines
 
 
+EXPERT_STARTS = os.path.join(HERE, "probes", "expert_fresh_starts", "expert_fresh_starts.json")
+FALL_ENVS = ["Hopper-v5", "Walker2d-v5", "Ant-v5"]  # MuJoCo envs whose episodes end when the body falls
+
+
+def falls_and_upright_score(returns, lengths, time_limit, demos_return, random_return):
+    """How many episodes ended before the time limit (a fall: the env terminated them), and the normalized score of
+    the mean return of the others (nan if every episode fell)."""
+    lengths = np.asarray(lengths)
+    upright = lengths >= time_limit
+    if not upright.any():
+        return int(len(lengths)), float("nan")
+    ret = np.asarray(returns, float)[upright].mean()
+    return int((~upright).sum()), float((ret - random_return) / (demos_return - random_return))
+
+
+def falls_lines(groups, envs, expert_starts=None):
+    """Per cell on `envs`: each seed's falls among its 50 final episodes and the score of the episodes that did not
+    fall; with `expert_starts` (eval_experts.py's json), the shipped expert on the same start states first."""
+    import gymnasium as gym
+
+    lines = [
+        "| env | algo | protocol | falls of 50, per seed | score of the episodes that did not fall, per seed |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for env in envs:
+        limit = gym.spec(env).max_episode_steps
+        runs = [(a, p, ss) for (e, a, p), ss in sorted(groups.items()) if e == env]
+        expert = []
+        for seed in sorted({s["seed"] for _, _, ss in runs for s in ss}):
+            key = f"{env}__seed{seed}__final"
+            if expert_starts and key in expert_starts:
+                x = expert_starts[key]
+                draws = [s["demos"] for _, p, ss in runs for s in ss if s["seed"] == seed and p == "demos10"]
+                if not draws:
+                    continue
+                fell, score = falls_and_upright_score(
+                    x["returns"], x["lengths"], limit, x["demos_return_mean"], draws[0]["random_return_mean"]
+                )
+                expert.append((fell, score))
+        if expert:
+            fells = ", ".join(str(f) for f, _ in expert)
+            scores = ", ".join(f"{v:.2f}" for _, v in expert)
+            lines.append(f"| {env} | expert | demos10 | {fells} | {scores} |")
+        for algo, protocol, ss in runs:
+            cells = []
+            for s in ss:
+                demos = s["demos"]
+                r, n = s["final_eval"]["returns"], s["final_eval"]["lengths"]
+                cells.append(falls_and_upright_score(r, n, limit, demos["return_mean"], demos["random_return_mean"]))
+            fells = ", ".join(str(f) for f, _ in cells)
+            scores = ", ".join(f"{v:.2f}" for _, v in cells)
+            lines.append(f"| {env} | {algo} | {protocol} | {fells} | {scores} |")
+    return lines
+
+
 def check_disjoint_starts(groups):
     """No two seeds of a cell share a final-evaluation start state (env seed); returns the offending cells."""
     bad = []
@@ -365,6 +420,20 @@ def report(results_dir, docs_dir, readme=None):
             "",
         ]
         lines += per_seed_lines(groups, MUJOCO, family)
+    fall_envs = [e for e in FALL_ENVS if any(g[0] == e for g in groups)]
+    if fall_envs:
+        expert_starts = None
+        if os.path.exists(EXPERT_STARTS):
+            expert_starts = json.load(open(EXPERT_STARTS))
+        lines += [
+            "",
+            "Falls on MuJoCo: an episode that ends before the time limit is a fall (the env terminates it when the",
+            "body is no longer healthy). Per seed, the falls among the 50 final episodes and the normalized score of",
+            "the mean return of the episodes that did not fall; `expert` is the shipped expert on the same start",
+            "states (benchmark/probes/expert_fresh_starts/), normalized by that seed's demos10 draw:",
+            "",
+        ]
+        lines += falls_lines(groups, fall_envs, expert_starts)
     if ("LunarLander-v3", "asaf_1", "demos10") in groups:
         lines += [
             "",

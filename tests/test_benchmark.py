@@ -21,7 +21,9 @@ def fake_result(results_dir, env, algo, protocol, seed, score, curve):
     summary = dict(
         env_id=env, algo=algo, seed=seed, eval_return_mean=500.0 * score, normalized_score=score, env_steps=1000,
         wall_seconds=10.0, sps=100.0, protocol=protocol, command=f"python x.py --seed {seed}",
-        final_eval=dict(env_seeds=[2_000_000_000 + 10_000 * seed + i for i in range(50)]),
+        final_eval=dict(env_seeds=[2_000_000_000 + 10_000 * seed + i for i in range(50)], returns=[500.0 * score] * 50,
+                        lengths=[1000] * 50),
+        demos=dict(episodes=list(range(10)), return_mean=500.0, random_return_mean=0.0),
         history=[dict(step=s, normalized_score=v) for s, v in curve],
     )  # fmt: skip
     with open(path, "w") as f:
@@ -129,6 +131,26 @@ def test_same_draw_rows_compare_learners_on_one_seeds_demos(tmp_path):
     groups["LunarLander-v3", "bc", "demos10"][0]["demos"] = dict(episodes=[1, 5, 7])
     lines = bench.same_draw_lines(groups, "LunarLander-v3", "demos10", ["bc", "asaf_1", "dagger"])
     assert "2 different draws" in lines[2]
+
+
+def test_falls_count_episodes_cut_before_the_time_limit_and_score_the_others():
+    fell, score = bench.falls_and_upright_score([100.0, 900.0, 700.0], [120, 1000, 1000], 1000, 1000.0, 0.0)
+    assert fell == 1 and score == pytest.approx(0.8)
+    fell, score = bench.falls_and_upright_score([10.0, 20.0], [30, 40], 1000, 1000.0, 0.0)
+    assert fell == 2 and np.isnan(score)
+    groups = {
+        ("Hopper-v5", "asaf_w", "demos10"): [
+            dict(
+                seed=1,
+                demos=dict(return_mean=1000.0, random_return_mean=0.0),
+                final_eval=dict(returns=[100.0, 950.0], lengths=[80, 1000]),
+            )
+        ]
+    }
+    expert = {"Hopper-v5__seed1__final": dict(returns=[990.0, 1010.0], lengths=[1000, 1000], demos_return_mean=1000.0)}
+    lines = bench.falls_lines(groups, ["Hopper-v5"], expert)
+    assert lines[2] == "| Hopper-v5 | expert | demos10 | 0 | 1.00 |"
+    assert lines[3] == "| Hopper-v5 | asaf_w | demos10 | 1 | 0.95 |"
 
 
 def test_report_refuses_seeds_that_share_start_states(tmp_path):
