@@ -304,16 +304,17 @@ def falls_lines(groups, envs, expert_starts=None):
                     x["returns"], x["lengths"], limit, x["demos_return_mean"], draws[0]["random_return_mean"]
                 )
                 expert.append((fell, score))
+        rows = []
         if expert:
-            fells = ", ".join(str(f) for f, _ in expert)
-            scores = ", ".join(f"{v:.2f}" for _, v in expert)
-            lines.append(f"| {env} | expert | demos10 | {fells} | {scores} |")
+            rows.append(("expert", "demos10", expert))
         for algo, protocol, ss in runs:
             cells = []
             for s in ss:
                 demos = s["demos"]
                 r, n = s["final_eval"]["returns"], s["final_eval"]["lengths"]
                 cells.append(falls_and_upright_score(r, n, limit, demos["return_mean"], demos["random_return_mean"]))
+            rows.append((algo, protocol, cells))
+        for algo, protocol, cells in rows:
             fells = ", ".join(str(f) for f, _ in cells)
             scores = ", ".join(f"{v:.2f}" for _, v in cells)
             lines.append(f"| {env} | {algo} | {protocol} | {fells} | {scores} |")
