@@ -566,9 +566,11 @@ def log_evaluation(writer, history, demos, step, start_time, returns):
     return score
 
 
-def start_run(args):
-    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer)."""
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+def start_run(args, run_name=None):
+    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer). A given
+    run_name (a resumed run) logs on into that run's directory."""
+    if run_name is None:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)

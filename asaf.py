@@ -55,6 +55,9 @@ class Args:
     """if toggled, save the policy to `runs/<run_name>/asaf.pt` (evaluate it again with --load-model)"""
     load_model: str | None = None
     """path of a saved `asaf.pt`: skip training, evaluate that policy and write the summary"""
+    resume: str | None = None
+    """directory `runs/<run_name>` of an interrupted run: continue it from the `resume.pt` that each periodic
+    evaluation writes there (same flags; the run keeps its name, TensorBoard log and summary.json)"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
     total_timesteps: int = 300_000
@@ -269,6 +272,75 @@ def run_episodes(policy, envs, device, seeds=None):
     observations = np.concatenate([o for o, _ in traj])
     actions = np.concatenate([a for _, a in traj])
     return observations, actions, ends, returns, lengths
+
+
+# flags that change nothing a run computes: a resumed run may give them other values
+RESUME_FREE = (
+    "resume",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "capture_video",
+    "save_model",
+    "threads",
+    "cuda",
+)
+
+
+def training_flags(args):
+    """The flags that decide what a run computes: a resumed run must share every one with the interrupted one."""
+    return {k: v for k, v in asdict(args).items() if k not in RESUME_FREE}
+
+
+def rng_states():
+    """python, numpy and torch generator states, in types that torch.load(weights_only=True) reads back."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(
+        python=random.getstate(),
+        numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        torch=torch.get_rng_state(),
+    )
+
+
+def set_rng_states(states):
+    random.setstate(states["python"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+
+
+def save_resume(run_name, state):
+    """Write runs/<run_name>/resume.pt atomically: a kill while saving leaves the previous one whole."""
+    path = f"runs/{run_name}/resume.pt"
+    torch.save(dict(state, script=SCRIPT), path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_resume(run_dir, args):
+    """The state an interrupted run saved at its last periodic evaluation; anything else ends in one sentence."""
+    run_name = os.path.basename(os.path.normpath(run_dir))
+    here = os.path.join("runs", run_name)
+    if not (os.path.isdir(run_dir) and os.path.isdir(here) and os.path.samefile(run_dir, here)):
+        fail(f"expected --resume to be a run directory runs/<run_name> under the current directory, found {run_dir}.")
+    path = os.path.join(run_dir, "resume.pt")
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        fail(f"expected --resume to name an interrupted run, found {run_dir} finished (it holds summary.json).")
+    if not os.path.isfile(path):
+        fail(f"expected {path} for --resume (written at each periodic evaluation), found no such file.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated file, a checkpoint of another kind
+        reason = type(e).__name__
+        fail(f"expected {path} to be a resume.pt written by {SCRIPT}, found a file torch cannot read ({reason}).")
+    if not isinstance(state, dict) or state.get("script") != SCRIPT:
+        fail(f"expected {path} to be a resume.pt written by {SCRIPT}, found another kind of file.")
+    flags = training_flags(args)
+    changed = sorted(k for k in flags if state["flags"].get(k) != flags[k])
+    if changed:
+        saved = {k: state["flags"].get(k) for k in changed}
+        given = {k: flags[k] for k in changed}
+        fail(f"expected the interrupted run's flags {saved} to resume it, found {given}.")
+    return run_name, state
 
 
 # ======================================================================================================================
@@ -512,9 +584,11 @@ def log_evaluation(writer, history, demos, step, start_time, returns):
     return score
 
 
-def start_run(args):
-    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer)."""
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+def start_run(args, run_name=None):
+    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer). A given
+    run_name (a resumed run) logs on into that run's directory."""
+    if run_name is None:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -655,11 +729,16 @@ if __name__ == "__main__":
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
-    train_seeds = env_seeds(args.seed, "train", args.episodes_per_update)
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
     if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
         ckpt = load_checkpoint(args.load_model, args.env_id)
-    run_name, writer = start_run(args)
+    run_name = None
+    resumed = None
+    if args.resume:
+        if args.load_model:
+            fail(f"expected either --load-model or --resume, found both ({args.load_model}, {args.resume}).")
+        run_name, resumed = load_resume(args.resume, args)
+    run_name, writer = start_run(args, run_name)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     bounds = None
@@ -676,8 +755,27 @@ if __name__ == "__main__":
         return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
 
     history, global_step, start_time = [], 0, time.time()
+    resumes = []  # the env steps at which this run was resumed
     if not args.load_model:
         optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
+        update = 0
+        next_eval = args.eval_every
+        if resumed is not None:  # the state at the end of the update of the last periodic evaluation
+            policy.load_state_dict(resumed["policy"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            set_rng_states(resumed["rng"])
+            history = resumed["history"]
+            global_step = resumed["global_step"]
+            update = resumed["update"]
+            next_eval = resumed["next_eval"]
+            resumes = resumed["resumes"] + [global_step]
+            start_time = time.time() - resumed["train_seconds"]  # wall seconds and SPS count training across resumes
+            print(f"resumed {args.resume} at step {global_step}", flush=True)
+        # env i starts from its train seed, then continues its own random stream; a resumed run restarts from the
+        # next unused train seeds (equivalent to the uninterrupted run, not bit-identical)
+        E = args.episodes_per_update
+        train_seeds = env_seeds(args.seed, "train", E * (len(resumes) + 1))[-E:]
+        first_update = update + 1
         # expert episodes are fixed: their boundaries are found once
         e_obs = torch.as_tensor(demos["observations"], device=device)
         e_act = torch.as_tensor(demos["actions"], device=device)
@@ -685,16 +783,13 @@ if __name__ == "__main__":
         envs = [make_env(args.env_id)() for _ in range(args.episodes_per_update)]
         B = min(args.batch_episodes, args.episodes_per_update)
         labels = torch.cat([torch.ones(B, device=device), torch.zeros(B, device=device)])
-        next_eval = args.eval_every
-        update = 0
         while global_step < args.total_timesteps:
             update += 1
             if args.anneal_lr:
                 frac = max(0.0, 1.0 - global_step / args.total_timesteps)
                 optimizer.param_groups[0]["lr"] = args.learning_rate * frac
-            # 1) collect whole episodes with pi_G, the current policy (Algorithm 1, line 3); env i starts from its
-            # train seed, then continues its own random stream
-            if update == 1:
+            # 1) collect whole episodes with pi_G, the current policy (Algorithm 1, line 3)
+            if update == first_update:
                 seeds = train_seeds
             else:
                 seeds = None
@@ -766,6 +861,21 @@ if __name__ == "__main__":
                     f"loss={loss.item():.3f} kl={kl:.4f} entropy={entropy:.3f} sps={sps}",
                     flush=True,
                 )
+                if global_step < args.total_timesteps:  # what --resume needs to go on after this update
+                    state = dict(
+                        flags=training_flags(args),
+                        argv=sys.argv[1:],
+                        update=update,
+                        global_step=global_step,
+                        next_eval=next_eval,
+                        history=history,
+                        train_seconds=time.time() - start_time,
+                        resumes=resumes,
+                        policy=policy.state_dict(),
+                        optimizer=optimizer.state_dict(),
+                        rng=rng_states(),
+                    )
+                    save_resume(run_name, state)
         for env in envs:
             env.close()
     wall_seconds = time.time() - start_time
@@ -778,5 +888,8 @@ if __name__ == "__main__":
     video_dir = f"videos/{run_name}" if args.capture_video else None
     returns, lengths = evaluate(act_fn, args.env_id, final_seeds, video_dir)
     writer.add_scalar("eval/final_normalized_score", normalized_score(returns.mean(), demos), global_step)
-    write_summary(run_name, "asaf", args, demos, (returns, lengths, final_seeds), history, global_step, wall_seconds)
+    final = (returns, lengths, final_seeds)
+    write_summary(run_name, "asaf", args, demos, final, history, global_step, wall_seconds, resumed_at=resumes)
+    if os.path.exists(f"runs/{run_name}/resume.pt"):  # only now: a run killed in its final evaluation can resume
+        os.remove(f"runs/{run_name}/resume.pt")
     writer.close()

@@ -54,6 +54,9 @@ class Args:
     """if toggled, save the policy to `runs/<run_name>/asaf_w.pt` (evaluate it again with --load-model)"""
     load_model: str | None = None
     """path of a saved `asaf_w.pt`: skip training, evaluate that policy and write the summary"""
+    resume: str | None = None
+    """directory `runs/<run_name>` of an interrupted run: continue it from the `resume.pt` that each periodic
+    evaluation writes there (same flags; the run keeps its name, TensorBoard log and summary.json)"""
     env_id: str = "CartPole-v1"
     """the gymnasium id of the environment (flat Box observation, Box or Discrete action)"""
     total_timesteps: int = 300_000
@@ -269,6 +272,75 @@ def policy_kl(policy, obs, old_out, old_log_std):
     var_ratio = (2 * (old_log_std - log_std)).exp()
     mean_term = ((old_out - out) / log_std.exp()) ** 2
     return (log_std - old_log_std + 0.5 * (var_ratio + mean_term - 1)).sum(-1).mean()
+
+
+# flags that change nothing a run computes: a resumed run may give them other values
+RESUME_FREE = (
+    "resume",
+    "track",
+    "wandb_project_name",
+    "wandb_entity",
+    "capture_video",
+    "save_model",
+    "threads",
+    "cuda",
+)
+
+
+def training_flags(args):
+    """The flags that decide what a run computes: a resumed run must share every one with the interrupted one."""
+    return {k: v for k, v in asdict(args).items() if k not in RESUME_FREE}
+
+
+def rng_states():
+    """python, numpy and torch generator states, in types that torch.load(weights_only=True) reads back."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(
+        python=random.getstate(),
+        numpy=(name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+        torch=torch.get_rng_state(),
+    )
+
+
+def set_rng_states(states):
+    random.setstate(states["python"])
+    name, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+
+
+def save_resume(run_name, state):
+    """Write runs/<run_name>/resume.pt atomically: a kill while saving leaves the previous one whole."""
+    path = f"runs/{run_name}/resume.pt"
+    torch.save(dict(state, script=SCRIPT), path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_resume(run_dir, args):
+    """The state an interrupted run saved at its last periodic evaluation; anything else ends in one sentence."""
+    run_name = os.path.basename(os.path.normpath(run_dir))
+    here = os.path.join("runs", run_name)
+    if not (os.path.isdir(run_dir) and os.path.isdir(here) and os.path.samefile(run_dir, here)):
+        fail(f"expected --resume to be a run directory runs/<run_name> under the current directory, found {run_dir}.")
+    path = os.path.join(run_dir, "resume.pt")
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        fail(f"expected --resume to name an interrupted run, found {run_dir} finished (it holds summary.json).")
+    if not os.path.isfile(path):
+        fail(f"expected {path} for --resume (written at each periodic evaluation), found no such file.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a truncated file, a checkpoint of another kind
+        reason = type(e).__name__
+        fail(f"expected {path} to be a resume.pt written by {SCRIPT}, found a file torch cannot read ({reason}).")
+    if not isinstance(state, dict) or state.get("script") != SCRIPT:
+        fail(f"expected {path} to be a resume.pt written by {SCRIPT}, found another kind of file.")
+    flags = training_flags(args)
+    changed = sorted(k for k in flags if state["flags"].get(k) != flags[k])
+    if changed:
+        saved = {k: state["flags"].get(k) for k in changed}
+        given = {k: flags[k] for k in changed}
+        fail(f"expected the interrupted run's flags {saved} to resume it, found {given}.")
+    return run_name, state
 
 
 # ======================================================================================================================
@@ -512,9 +584,11 @@ def log_evaluation(writer, history, demos, step, start_time, returns):
     return score
 
 
-def start_run(args):
-    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer)."""
-    run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+def start_run(args, run_name=None):
+    """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer). A given
+    run_name (a resumed run) logs on into that run's directory."""
+    if run_name is None:
+        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
@@ -672,7 +746,13 @@ if __name__ == "__main__":
         )
     if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
         ckpt = load_checkpoint(args.load_model, args.env_id)
-    run_name, writer = start_run(args)
+    run_name = None
+    resumed = None
+    if args.resume:
+        if args.load_model:
+            fail(f"expected either --load-model or --resume, found both ({args.load_model}, {args.resume}).")
+        run_name, resumed = load_resume(args.resume, args)
+    run_name, writer = start_run(args, run_name)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
 
     window = args.window
@@ -694,8 +774,22 @@ if __name__ == "__main__":
 
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
     history, global_step, start_time = [], 0, time.time()
+    resumes = []  # the env steps at which this run was resumed
     if not args.load_model:
         optimizer = torch.optim.Adam(policy.parameters(), lr=args.learning_rate)
+        first_update = 1
+        next_eval = args.eval_every
+        if resumed is not None:  # the state at the end of the update of the last periodic evaluation
+            policy.load_state_dict(resumed["policy"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            set_rng_states(resumed["rng"])
+            history = resumed["history"]
+            global_step = resumed["global_step"]
+            first_update = resumed["update"] + 1
+            next_eval = resumed["next_eval"]
+            resumes = resumed["resumes"] + [global_step]
+            start_time = time.time() - resumed["train_seconds"]  # wall seconds and SPS count training across resumes
+            print(f"resumed {args.resume} at step {global_step}", flush=True)
         # expert windows are fixed: built once from the demos' episode boundaries
         e_obs = torch.as_tensor(demos["observations"], device=device)
         e_act = torch.as_tensor(demos["actions"], device=device)
@@ -706,7 +800,10 @@ if __name__ == "__main__":
         envs = gym.vector.SyncVectorEnv(
             [make_env(args.env_id) for _ in range(args.num_envs)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
         )
-        obs, _ = envs.reset(seed=env_seeds(args.seed, "train", args.num_envs))
+        # a resumed run restarts its envs from the next unused train seeds: the episodes in progress when it was
+        # saved are dropped, so it is equivalent to the uninterrupted run, not bit-identical
+        train_seeds = env_seeds(args.seed, "train", args.num_envs * (len(resumes) + 1))[-args.num_envs :]
+        obs, _ = envs.reset(seed=train_seeds)
         T, N = args.num_steps, args.num_envs
         b_obs = torch.zeros((T, N, obs_dim), device=device)
         if discrete:
@@ -716,8 +813,7 @@ if __name__ == "__main__":
         b_end = np.zeros((T, N), bool)
         ep_ret, ep_len = np.zeros(N), np.zeros(N, int)
         num_updates = max(1, args.total_timesteps // (T * N))
-        next_eval = args.eval_every
-        for update in range(1, num_updates + 1):
+        for update in range(first_update, num_updates + 1):
             if args.anneal_lr:
                 optimizer.param_groups[0]["lr"] = args.learning_rate * (1.0 - (update - 1.0) / num_updates)
             # 1) collect a batch of transitions with pi_G, the current policy (Algorithm 1, line 3)
@@ -834,6 +930,21 @@ if __name__ == "__main__":
                     f"loss={loss.item():.3f} kl={kl:.4f} kl_e={kl_e:.4f} entropy={entropy:.3f} sps={sps}",
                     flush=True,
                 )
+                if update < num_updates:  # what --resume needs to go on after this update
+                    state = dict(
+                        flags=training_flags(args),
+                        argv=sys.argv[1:],
+                        update=update,
+                        global_step=global_step,
+                        next_eval=next_eval,
+                        history=history,
+                        train_seconds=time.time() - start_time,
+                        resumes=resumes,
+                        policy=policy.state_dict(),
+                        optimizer=optimizer.state_dict(),
+                        rng=rng_states(),
+                    )
+                    save_resume(run_name, state)
         envs.close()
     wall_seconds = time.time() - start_time
     if args.save_model and not args.load_model:
@@ -861,5 +972,8 @@ if __name__ == "__main__":
         wall_seconds,
         window=window,
         update_epochs=update_epochs,
+        resumed_at=resumes,
     )
+    if os.path.exists(f"runs/{run_name}/resume.pt"):  # only now: a run killed in its final evaluation can resume
+        os.remove(f"runs/{run_name}/resume.pt")
     writer.close()

@@ -10,7 +10,8 @@ Each run is `python <script> --env-id ENV --seed SEED --exp-name ALGO [flags of 
 benchmark/runs/ (its TensorBoard log lands there, not committed). When it ends, its summary.json is copied, with the
 exact command added, to benchmark/results/<env_id>/<algo>__<protocol>__seed<S>.json: small JSON files that are
 committed, and the only input of the report. A run whose results file exists is skipped, so an interrupted
-benchmark resumes where it stopped.
+benchmark resumes where it stopped; an interrupted asaf / asaf_w / asaf_1 run goes on from its last periodic
+evaluation (`--resume` with the resume.pt it left, when the command is the same).
 
     python benchmark/run.py --algos bc --envs CartPole-v1 --ray-address local --workers 2   # a local Ray instance
     python benchmark/run.py --envs Hopper-v5 --ray-address auto                             # a `ray start` cluster
@@ -121,6 +122,26 @@ def expert_command(env):
     return [sys.executable, os.path.join(ROOT, "expert.py"), "--env-id", env] + HELDOUT[env] + ["--out-dir", out]
 
 
+def unfinished_run(runs_dir, env, algo, seed, cmd):
+    """The newest interrupted run of exactly this command, or None: a run directory without summary.json whose
+    resume.pt (asaf.py and asaf_w.py write one at each periodic evaluation) saved the same arguments."""
+    pattern = os.path.join(runs_dir, "runs", f"{env}__{algo}__{seed}__*", "resume.pt")
+    for path in sorted(glob.glob(pattern), key=os.path.getmtime, reverse=True):
+        if os.path.exists(os.path.join(os.path.dirname(path), "summary.json")):
+            continue
+        import torch  # only when there is a resume.pt: the report needs no torch
+
+        try:
+            argv = list(torch.load(path, map_location="cpu", weights_only=True)["argv"])
+        except Exception:  # a file cut short by a kill, or of another kind: start afresh
+            continue
+        if len(argv) >= 2 and argv[-2] == "--resume":  # saved by a run that was itself resumed
+            argv = argv[:-2]
+        if argv == cmd[2:]:
+            return os.path.dirname(path)
+    return None
+
+
 def run_one(algo, env, seed, protocol, results_dir, runs_dir):
     out = result_path(results_dir, env, algo, protocol, seed)
     if os.path.exists(out):
@@ -128,9 +149,16 @@ def run_one(algo, env, seed, protocol, results_dir, runs_dir):
     cmd = command(algo, env, seed, protocol)
     os.makedirs(runs_dir, exist_ok=True)
     log_path = os.path.join(runs_dir, f"{env}__{algo}__{protocol}__{seed}.log")
+    # a run that a session's end interrupted goes on from its last periodic evaluation, in the same run directory
+    resume = unfinished_run(runs_dir, env, algo, seed, cmd)
+    run_cmd = cmd
+    log_mode = "w"
+    if resume is not None:
+        run_cmd = cmd + ["--resume", os.path.relpath(resume, runs_dir)]
+        log_mode = "a"
     t = time.time()
-    with open(log_path, "w") as log:
-        rc = subprocess.call(cmd, cwd=runs_dir, stdout=log, stderr=subprocess.STDOUT)
+    with open(log_path, log_mode) as log:
+        rc = subprocess.call(run_cmd, cwd=runs_dir, stdout=log, stderr=subprocess.STDOUT)
     if rc != 0:
         return f"FAIL {algo} {env} {protocol} seed {seed} after {time.time() - t:.0f}s: see {log_path}"
     # the newest run directory of this (env, algo, seed) holds the summary

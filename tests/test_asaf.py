@@ -5,6 +5,9 @@ import glob
 import json
 import math
 import os
+import subprocess
+import sys
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -457,6 +460,76 @@ def test_smoke_pendulum(run, tmp_path, script, extra):
     s = summary(tmp_path)
     assert s["env_id"] == "Pendulum-v1"
     assert np.isfinite(s["eval_return_mean"])
+
+
+# ---------------------------------------------------------------- --resume: a run interrupted by a session's end
+
+RESUMABLE = [
+    ("asaf.py", asaf, ("--episodes-per-update", "2", "--update-epochs", "2", "--total-timesteps", "30000")),
+    ("asaf_w.py", asaf_w, ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--total-timesteps", "20000")),
+]
+RESUME_FLAGS = ("--env-id", "CartPole-v1", "--eval-every", "1000", "--eval-episodes", "2", "--final-eval-episodes", "2")
+
+
+def kill_after_first_save(script, flags, cwd):
+    """Start `python script flags` and kill it as soon as it has saved a resume.pt; return that run's directory."""
+    cmd = [sys.executable, os.path.join(os.path.dirname(asaf.__file__), script), *flags]
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    try:
+        while not glob.glob(str(cwd / "runs" / "*" / "resume.pt")):
+            assert proc.poll() is None, f"the run ended before it saved a resume.pt: {proc.stderr.read()[-2000:]}"
+            assert time.time() < deadline
+            time.sleep(0.02)
+    finally:
+        proc.kill()
+        proc.communicate()
+    return os.path.dirname(glob.glob(str(cwd / "runs" / "*" / "resume.pt"))[0])
+
+
+@pytest.mark.parametrize("script, mod, extra", RESUMABLE)
+def test_resume_goes_on_from_the_last_evaluation_of_a_killed_run(run, tmp_path, script, mod, extra):
+    run_dir = kill_after_first_save(script, RESUME_FLAGS + extra, tmp_path)
+    saved = torch.load(os.path.join(run_dir, "resume.pt"), weights_only=True)
+    assert 0 < saved["global_step"] < int(extra[-1])
+    # the saved policy is the one its last periodic evaluation scored (same weights, same start states)
+    policy = mod.Policy(4, 2, (64, 64), discrete=True)
+    policy.load_state_dict(saved["policy"])
+    returns, _ = mod.evaluate(
+        lambda o: policy.act(torch.as_tensor(o), deterministic=True).numpy(),
+        "CartPole-v1",
+        mod.env_seeds(1, "eval", 2),
+    )
+    assert returns.mean() == saved["history"][-1]["return_mean"]
+
+    r = run(script, *RESUME_FLAGS, *extra, "--resume", os.path.relpath(run_dir, tmp_path), timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"resumed runs/{os.path.basename(run_dir)} at step {saved['global_step']}" in r.stdout
+    s = summary(tmp_path)  # one run directory: the resumed run wrote its summary into the interrupted one's
+    assert s["resumed_at"] == [saved["global_step"]]
+    assert s["env_steps"] >= int(extra[-1])
+    steps = [h["step"] for h in s["history"]]
+    assert s["history"][: len(saved["history"])] == saved["history"]  # the curve goes on, nothing lost or repeated
+    assert steps == sorted(set(steps)) and steps[-1] == s["env_steps"]
+    assert len(steps) > len(saved["history"])
+    assert s["wall_seconds"] >= saved["train_seconds"]  # training time counts across the interruption
+    assert not os.path.exists(os.path.join(run_dir, "resume.pt"))  # finished: nothing left to resume
+
+    r = run(script, *RESUME_FLAGS, *extra, "--resume", os.path.relpath(run_dir, tmp_path), timeout=120)
+    assert_one_sentence(r, script, "found", "finished (it holds summary.json)")
+
+
+@pytest.mark.parametrize("script, mod, extra", RESUMABLE)
+def test_resume_with_other_flags_or_without_a_saved_run_ends_in_one_sentence(run, tmp_path, script, mod, extra):
+    run_dir = os.path.relpath(kill_after_first_save(script, RESUME_FLAGS + extra, tmp_path), tmp_path)
+    r = run(script, *RESUME_FLAGS, *extra, "--learning-rate", "0.01", "--resume", run_dir, timeout=120)
+    assert_one_sentence(r, script, "{'learning_rate': 0.001}", "found {'learning_rate': 0.01}")
+    r = run(script, *RESUME_FLAGS, *extra, "--resume", "runs/no_such_run", timeout=120)
+    assert_one_sentence(r, script, "a run directory runs/<run_name>")
+    torch.save({"config": {}}, tmp_path / run_dir / "resume.pt")
+    r = run(script, *RESUME_FLAGS, *extra, "--resume", run_dir, timeout=120)
+    assert_one_sentence(r, script, "another kind of file")
+    assert len(os.listdir(tmp_path / "runs")) == 1  # no new run directory was started
 
 
 # ---------------------------------------------------------------- learning (shipped demos, default budget)

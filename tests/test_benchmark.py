@@ -1,8 +1,11 @@
 """benchmark/run.py: commands, resuming, and the report built from the committed summaries alone."""
 
+import glob
 import importlib.util
 import json
 import os
+import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -74,6 +77,68 @@ def test_finished_run_is_skipped(tmp_path):
     fake_result(str(tmp_path), "CartPole-v1", "bc", "demos10", 1, 1.0, [(0, 0.0), (10, 1.0)])
     msg = bench.run_one("bc", "CartPole-v1", 1, "demos10", str(tmp_path), str(tmp_path / "runs"))
     assert msg.startswith("skip")
+
+
+def test_unfinished_run_is_the_newest_interrupted_run_of_the_same_command(tmp_path):
+    torch = pytest.importorskip("torch")
+    cmd = bench.command("asaf_1", "Hopper-v5", 2)
+    runs = tmp_path / "runs"
+
+    def saved_run(name, argv, finished=False, age=0):
+        d = runs / f"Hopper-v5__asaf_1__2__{name}"
+        d.mkdir(parents=True)
+        torch.save({"argv": argv}, d / "resume.pt")
+        if finished:
+            (d / "summary.json").write_text("{}")
+        os.utime(d / "resume.pt", (time.time() - age, time.time() - age))
+        return str(d)
+
+    assert bench.unfinished_run(str(tmp_path), "Hopper-v5", "asaf_1", 2, cmd) is None
+    older = saved_run("1", cmd[2:], age=100)
+    saved_run("2", cmd[2:], finished=True)  # newer, but finished
+    saved_run("3", bench.command("asaf_1", "Hopper-v5", 2, "paper25")[2:])  # newer, another protocol
+    assert bench.unfinished_run(str(tmp_path), "Hopper-v5", "asaf_1", 2, cmd) == older
+    resumed_once = saved_run("4", cmd[2:] + ["--resume", "runs/Hopper-v5__asaf_1__2__1"], age=50)
+    assert bench.unfinished_run(str(tmp_path), "Hopper-v5", "asaf_1", 2, cmd) == resumed_once
+    (runs / "Hopper-v5__asaf_1__2__5").mkdir()
+    (runs / "Hopper-v5__asaf_1__2__5" / "resume.pt").write_text("cut short by a kill")
+    assert bench.unfinished_run(str(tmp_path), "Hopper-v5", "asaf_1", 2, cmd) == resumed_once
+
+
+def test_interrupted_run_resumes_and_its_results_file_records_the_plain_command(tmp_path):
+    """run_one continues a killed run from its resume.pt (in the same run directory) instead of starting afresh."""
+    budget = [
+        "--total-timesteps",
+        "20000",
+        "--eval-every",
+        "1000",
+        "--eval-episodes",
+        "2",
+        "--final-eval-episodes",
+        "2",
+    ]
+    budget += ["--num-envs", "2", "--num-steps", "50"]
+    bench.BUDGETS["asaf_1", "CartPole-v1", "demos10"] = budget
+    runs_dir = tmp_path / "bench_runs"
+    runs_dir.mkdir()
+    try:
+        cmd = bench.command("asaf_1", "CartPole-v1", 3)
+        proc = subprocess.Popen(cmd, cwd=runs_dir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 300
+        while not glob.glob(str(runs_dir / "runs" / "*" / "resume.pt")) and proc.poll() is None:
+            assert time.time() < deadline
+            time.sleep(0.02)
+        proc.kill()
+        proc.wait()
+        assert glob.glob(str(runs_dir / "runs" / "*" / "resume.pt")), "the run ended before it saved a resume.pt"
+        msg = bench.run_one("asaf_1", "CartPole-v1", 3, "demos10", str(tmp_path / "results"), str(runs_dir))
+    finally:
+        del bench.BUDGETS["asaf_1", "CartPole-v1", "demos10"]
+    assert msg.startswith("ok"), msg
+    assert len(os.listdir(runs_dir / "runs")) == 1  # the killed run's directory, finished
+    s = json.load(open(bench.result_path(str(tmp_path / "results"), "CartPole-v1", "asaf_1", "demos10", 3)))
+    assert len(s["resumed_at"]) == 1 and s["env_steps"] == 20000
+    assert "--resume" not in s["command"] and s["command"] == bench.display(cmd)
 
 
 def test_interval_and_iqm():
