@@ -354,7 +354,9 @@ def env_seeds(seed, purpose, n):
 
 def check_args(args, counts=(), counts0=(), rates=(), fractions=()):
     """Check the numeric flags as they are read: `counts` are integers >= 1, `counts0` integers >= 0, `rates` finite
-    and > 0, `fractions` in [0, 1]; every float flag is finite, every hidden size >= 1, the seed in 0..MAX_SEED - 1."""
+    and > 0, `fractions` in [0, 1]; every float flag is finite, every hidden size >= 1, the seed in 0..MAX_SEED - 1,
+    and the evaluation episodes at most ENV_SEED_STRIDE (each needs an env seed of its own: checked here, not after
+    training)."""
 
     def flag(name):
         return "--" + name.replace("_", "-")
@@ -379,6 +381,9 @@ def check_args(args, counts=(), counts0=(), rates=(), fractions=()):
         fail(f"expected --hidden-sizes to be one or more layer sizes >= 1, found {list(args.hidden_sizes)}.")
     if not 0 <= args.seed < MAX_SEED:
         fail(f"expected --seed in 0..{MAX_SEED - 1}, found {args.seed}.")
+    for name in ("eval_episodes", "final_eval_episodes"):
+        if values[name] > ENV_SEED_STRIDE:
+            fail(f"expected {flag(name)} <= {ENV_SEED_STRIDE}, found {values[name]}.")
 
 
 def env_spaces(env_id):

@@ -64,6 +64,27 @@ def test_script_copied_out_of_the_repository_runs_alone(tmp_path, name):
     assert "final return" in r.stdout
 
 
+TINY_BUDGET = {
+    "bc.py": ["--total-steps", "20"],
+    "gail_ppo.py": ["--total-timesteps", "512", "--num-envs", "2", "--bc-init-steps", "0"],
+    "asaf.py": ["--total-timesteps", "400", "--episodes-per-update", "2"],
+    "asaf_w.py": ["--total-timesteps", "400", "--num-envs", "2", "--num-steps", "100"],
+    "dagger.py": ["--total-timesteps", "200"],
+    "aggrevated.py": ["--total-timesteps", "200"],
+}
+
+
+@pytest.mark.parametrize("flag", ["--eval-episodes", "--final-eval-episodes"])
+@pytest.mark.parametrize("name", LEARNERS)
+def test_too_many_evaluation_episodes_fail_before_training(run, tmp_path, name, flag):
+    """Each evaluation episode needs an env seed of its own (at most 10,000 per purpose): a larger count must end
+    in one sentence before the run starts, not after a whole training run (no runs/ directory is left behind)."""
+    r = run(name, "--env-id", "CartPole-v1", "--eval-every", "0", *TINY_BUDGET[name], flag, "10001")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert flag in r.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "runs").exists(), f"{name} started a run before checking {flag}"
+
+
 def test_demo_draw_is_seeded_and_recorded():
     import gymnasium as gym
 
