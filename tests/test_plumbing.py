@@ -1,7 +1,9 @@
 """The plumbing block (fail, env seeds, flag checks, load_demos, evaluate, the summary, checkpoints) is byte-identical
 in every learner, follows the algorithm, and a script copied out of the repository still runs alone."""
 
+import glob
 import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -83,6 +85,33 @@ def test_too_many_evaluation_episodes_fail_before_training(run, tmp_path, name, 
     assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert flag in r.stderr.strip().splitlines()[-1]
     assert not (tmp_path / "runs").exists(), f"{name} started a run before checking {flag}"
+
+
+def _summary(tmp_path, exp_name):
+    (path,) = glob.glob(str(tmp_path / "runs" / f"*__{exp_name}__*" / "summary.json"))
+    with open(path) as f:
+        return json.load(f)
+
+
+@pytest.mark.parametrize("name", LEARNERS)
+def test_same_seed_same_run(run, tmp_path, name):
+    """A seed reproduces its run: the same flags and seed give the same periodic and final evaluations."""
+    flags = ["--env-id", "Pendulum-v1", "--seed", "5", "--eval-every", "200", "--eval-episodes", "2"]
+    flags += ["--final-eval-episodes", "3", *TINY_BUDGET[name]]
+    for exp_name in ("first", "second"):
+        r = run(name, *flags, "--exp-name", exp_name)
+        assert r.returncode == 0, r.stderr[-2000:]
+    first, second = _summary(tmp_path, "first"), _summary(tmp_path, "second")
+    assert first["final_eval"]["returns"] == second["final_eval"]["returns"]
+    assert [h["return_mean"] for h in first["history"]] == [h["return_mean"] for h in second["history"]]
+    assert first["demos"]["episodes"] == second["demos"]["episodes"]
+
+
+def test_capture_video_records_the_first_final_episode(run, tmp_path):
+    r = run("bc.py", "--env-id", "CartPole-v1", "--capture-video", *TINY_BUDGET["bc.py"], "--final-eval-episodes", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    videos = glob.glob(str(tmp_path / "videos" / "CartPole-v1__bc__*" / "*.mp4"))
+    assert len(videos) == 1 and os.path.getsize(videos[0]) > 0
 
 
 def test_demo_draw_is_seeded_and_recorded():
