@@ -600,7 +600,10 @@ def start_run(args, run_name=None):
     torch.backends.cudnn.deterministic = args.torch_deterministic
     torch.set_num_threads(args.threads)
     if args.track:
-        import wandb
+        try:
+            import wandb
+        except ImportError:
+            fail("expected the wandb package for --track (pip install wandb), found it not installed.")
 
         wandb.init(
             project=args.wandb_project_name,

@@ -496,7 +496,10 @@ if __name__ == "__main__":
             fail(f"expected --total-timesteps above the resumed step {resumed['step']}, found {args.total_timesteps}.")
     os.makedirs(out_dir, exist_ok=True)
     if args.track:
-        import wandb
+        try:
+            import wandb
+        except ImportError:
+            fail("expected the wandb package for --track (pip install wandb), found it not installed.")
 
         wandb.init(
             project=args.wandb_project_name,

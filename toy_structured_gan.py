@@ -286,7 +286,10 @@ if __name__ == "__main__":
 
     run_name = f"toy-{args.target}__{args.exp_name}__{args.seed}__{int(time.time())}"
     if args.track:
-        import wandb
+        try:
+            import wandb
+        except ImportError:
+            fail("expected the wandb package for --track (pip install wandb), found it not installed.")
 
         wandb.init(
             project=args.wandb_project_name,

@@ -114,6 +114,19 @@ def test_capture_video_records_the_first_final_episode(run, tmp_path):
     assert len(videos) == 1 and os.path.getsize(videos[0]) > 0
 
 
+@pytest.mark.skipif(importlib.util.find_spec("wandb") is not None, reason="wandb is installed here")
+@pytest.mark.parametrize("name", [*LEARNERS, "expert.py", "toy_structured_gan.py"])
+def test_track_without_wandb_ends_in_one_sentence(run, tmp_path, name):
+    flags = ["--track"]
+    if name != "toy_structured_gan.py":
+        flags += ["--env-id", "CartPole-v1"]
+    if name == "expert.py":
+        flags += ["--out-dir", str(tmp_path / "expert")]
+    r = run(name, *flags)
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "--track" in r.stderr.strip().splitlines()[-1]
+
+
 def test_demo_draw_is_seeded_and_recorded():
     import gymnasium as gym
 
