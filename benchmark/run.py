@@ -65,6 +65,7 @@ HELDOUT = {
     "Acrobot-v1": ["--total-timesteps", "100000"],
     "MountainCarContinuous-v0": ["--total-timesteps", "50000", "--random-action-repeat", "30"],
     "Reacher-v5": ["--total-timesteps", "100000"],
+    "InvertedPendulum-v5": ["--total-timesteps", "30000"],
 }
 INTERACTIVE = ("gail_ppo", "asaf", "asaf_w", "asaf_1")  # learners whose budget is env steps of their own policy
 
