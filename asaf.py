@@ -92,7 +92,12 @@ class Args:
     """gradient-norm clipping of each policy step"""
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
-    -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path"""
+    -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path. Where the
+    demos' actions vary less than that, --std-floor-spread lowers the floor of that action dimension"""
+    std_floor_spread: float = 1 / 3
+    """Box actions: sigma's floor in each action dimension is also at most this fraction of the demos' action
+    spread there (their std over every demo step; log-std >= -5 in any case), so that the learner's noise stays
+    below the expert's own variation across states; 0 keeps --log-std-min in every dimension"""
     censored: bool = True
     """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
     sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
@@ -103,6 +108,7 @@ class Args:
 
 
 LOG_STD_MAX = 2.0
+LOG_STD_BOTTOM = -5.0  # the lowest floor --std-floor-spread may set (a demo dimension with no spread at all)
 
 
 def make_env(env_id):
@@ -141,7 +147,8 @@ class Policy(nn.Module):
             high = torch.as_tensor(bounds[1], dtype=torch.float32)
         self.register_buffer("low", low, persistent=False)
         self.register_buffer("high", high, persistent=False)
-        self.log_std_min = log_std_min
+        # a float or one floor per action dimension (a buffer: it follows .to(device), and is not saved)
+        self.register_buffer("log_std_min", torch.as_tensor(log_std_min, dtype=torch.float32), persistent=False)
         self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
         self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
@@ -158,7 +165,7 @@ class Policy(nn.Module):
         value further down, and nothing would bring it back; here the gradient always flows."""
         if not self.discrete:
             with torch.no_grad():
-                self.log_std.clamp_(self.log_std_min, LOG_STD_MAX)
+                self.log_std.copy_(torch.maximum(self.log_std, self.log_std_min).clamp(max=LOG_STD_MAX))
 
     def log_prob(self, obs, act):
         """log pi(a|s), summed over action dimensions; act is the *sampled* (unclipped) action."""
@@ -179,6 +186,20 @@ class Policy(nn.Module):
         if deterministic:
             return out
         return out + log_std.exp() * torch.randn_like(out)
+
+
+def log_std_floor(demo_actions, log_std_min, spread_fraction):
+    """Per action dimension, the floor of the log-std: log_std_min, lowered to log(spread_fraction x the demos'
+    std in that dimension) where the expert's actions vary less, never below LOG_STD_BOTTOM.
+
+    Why: a floor above the expert's own spread of actions makes the learner's sampled actions noisier than anything
+    the demos show; the likelihood ratio of Eq. 12 then moves the mean by steps the size of the expert's actions
+    (Reacher-v5: spread 0.083, sigma held at 0.135; docs/asaf.md)."""
+    floor = np.full(demo_actions.shape[1], log_std_min, dtype=np.float64)
+    if spread_fraction > 0:
+        spread = spread_fraction * demo_actions.std(0)
+        floor = np.minimum(floor, np.log(np.maximum(spread, np.exp(LOG_STD_BOTTOM))))
+    return floor.astype(np.float32)
 
 
 def censored_log_prob(act, mu, log_std, low, high):
@@ -731,6 +752,7 @@ if __name__ == "__main__":
         ),
         counts0=("eval_every",),
         rates=("learning_rate", "max_grad_norm"),
+        fractions=("std_floor_spread",),
     )
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
@@ -752,12 +774,16 @@ if __name__ == "__main__":
     bounds = None
     if args.censored and not discrete:
         bounds = (act_space.low, act_space.high)
+    floor = args.log_std_min
+    if not discrete:
+        floor = log_std_floor(demos["actions"], args.log_std_min, args.std_floor_spread)
+        print(f"log-std floor per action dimension: {[round(float(x), 2) for x in floor]}", flush=True)
     if args.load_model:
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, bounds)
+        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, floor, bounds)
         policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
-        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, bounds).to(device)
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, floor, bounds).to(device)
 
     def act_fn(obs):
         return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()

@@ -227,6 +227,29 @@ def test_log_std_bound_is_a_projection_onto_its_range(mod):
     mod.Policy(3, 2, (8,), discrete=True).bound_log_std_()  # no log-std: nothing to bound
 
 
+def test_log_std_floor_follows_the_demos_action_spread():
+    """asaf.py's floor is --log-std-min where the demos' actions vary widely, a fraction of their spread where they
+    vary less than that, and never below LOG_STD_BOTTOM (a dimension the expert never moves)."""
+    rng = np.random.default_rng(0)
+    wide = rng.normal(0.0, 0.5, size=(5000, 1))  # Hopper-like: spread/3 = 0.17 > 0.135
+    narrow = rng.normal(0.0, 0.08, size=(5000, 1))  # Reacher-like: spread/3 = 0.027
+    still = np.zeros((5000, 1))
+    actions = np.concatenate([wide, narrow, still], axis=1)
+    floor = asaf.log_std_floor(actions, -2.0, 1 / 3)
+    assert floor.dtype == np.float32 and floor.shape == (3,)
+    assert floor[0] == np.float32(-2.0)
+    assert abs(float(floor[1]) - np.log(0.08 / 3)) < 0.05
+    assert floor[2] == np.float32(asaf.LOG_STD_BOTTOM)
+    assert asaf.log_std_floor(actions, -2.0, 0.0).tolist() == [-2.0, -2.0, -2.0]  # the rule turned off
+    # a floor per dimension is what the projection keeps
+    policy = asaf.Policy(3, 3, (8,), discrete=False, log_std_min=floor)
+    with torch.no_grad():
+        policy.log_std.copy_(torch.tensor([-7.0, -7.0, -7.0]))
+    policy.bound_log_std_()
+    assert torch.allclose(policy.log_std, torch.as_tensor(floor))
+    assert policy.log_std.requires_grad
+
+
 # ---------------------------------------------------------------- the update diagnostics
 
 
@@ -334,6 +357,7 @@ BAD_FLAGS = [(script, *case) for script in ("asaf.py", "asaf_w.py") for case in 
 BAD_FLAGS += [
     ("asaf.py", ("--episodes-per-update", "0"), "expected --episodes-per-update >= 1, found 0"),
     ("asaf.py", ("--batch-episodes=-1",), "expected --batch-episodes >= 1, found -1"),
+    ("asaf.py", ("--std-floor-spread", "1.5"), "expected --std-floor-spread in [0, 1], found 1.5"),
     ("asaf_w.py", ("--window", "0"), "expected --window >= 1, found 0"),
     ("asaf_w.py", ("--num-envs", "0"), "expected --num-envs >= 1, found 0"),
     ("asaf_w.py", ("--iterate-averaging", "1.5"), "expected --iterate-averaging in [0, 1], found 1.5"),
