@@ -403,8 +403,17 @@ def log_evaluation(writer, history, demos, step, start_time, returns):
 def start_run(args, run_name=None):
     """Seed python, numpy and torch, open TensorBoard (and wandb with --track); returns (run_name, writer). A given
     run_name (a resumed run) logs on into that run's directory."""
-    if run_name is None:
-        run_name = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    if run_name is None:  # a directory of its own, even for a second run of the same seed started in the same second
+        stem = f"{args.env_id}__{args.exp_name}__{args.seed}__{int(time.time())}"
+        run_name = stem
+        n = 1
+        while True:
+            try:
+                os.makedirs(f"runs/{run_name}")
+                break
+            except FileExistsError:
+                n += 1
+                run_name = f"{stem}_{n}"
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)

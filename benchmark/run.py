@@ -143,6 +143,16 @@ def unfinished_run(runs_dir, env, algo, seed, cmd):
     return None
 
 
+def run_dir_of(log_path):
+    """The run directory a script names on its last line ("... -> runs/<run_name>"). Not the newest directory of the
+    (env, algo, seed): the same seed under two protocols may run at once, and either may finish first."""
+    with open(log_path) as log:
+        named = [line for line in log if " -> runs/" in line]
+    if not named:
+        raise RuntimeError(f"expected a line naming the run directory in {log_path}, found none")
+    return named[-1].rsplit(" -> ", 1)[1].strip()
+
+
 def run_one(algo, env, seed, protocol, results_dir, runs_dir):
     out = result_path(results_dir, env, algo, protocol, seed)
     if os.path.exists(out):
@@ -162,9 +172,7 @@ def run_one(algo, env, seed, protocol, results_dir, runs_dir):
         rc = subprocess.call(run_cmd, cwd=runs_dir, stdout=log, stderr=subprocess.STDOUT)
     if rc != 0:
         return f"FAIL {algo} {env} {protocol} seed {seed} after {time.time() - t:.0f}s: see {log_path}"
-    # the newest run directory of this (env, algo, seed) holds the summary
-    pattern = os.path.join(runs_dir, "runs", f"{env}__{algo}__{seed}__*", "summary.json")
-    summary = json.load(open(max(glob.glob(pattern), key=os.path.getmtime)))
+    summary = json.load(open(os.path.join(runs_dir, run_dir_of(log_path), "summary.json")))
     summary["protocol"] = protocol
     summary["command"] = display(cmd)
     os.makedirs(os.path.dirname(out), exist_ok=True)

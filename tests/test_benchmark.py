@@ -79,6 +79,22 @@ def test_finished_run_is_skipped(tmp_path):
     assert msg.startswith("skip")
 
 
+def test_run_dir_is_the_one_the_script_names_not_the_newest(tmp_path):
+    """Two protocols of one (env, algo, seed) may run at once: each run's summary is read from the directory its own
+    log names, whichever directory is newer."""
+    log = tmp_path / "Ant-v5__asaf__demos10__1.log"
+    log.write_text(
+        "step=50000 eval_return=1.0\n"
+        "asaf Ant-v5 seed=1: final return 2.0 +- 0.1 over 50 episodes, normalized 0.9, 1000000 env steps in 10.0s "
+        "(100 SPS) -> runs/Ant-v5__asaf__1__1796150904_2\n"
+    )
+    assert bench.run_dir_of(str(log)) == "runs/Ant-v5__asaf__1__1796150904_2"
+    empty = tmp_path / "empty.log"
+    empty.write_text("Traceback\n")
+    with pytest.raises(RuntimeError, match="expected a line naming the run directory"):
+        bench.run_dir_of(str(empty))
+
+
 def test_unfinished_run_is_the_newest_interrupted_run_of_the_same_command(tmp_path):
     torch = pytest.importorskip("torch")
     cmd = bench.command("asaf_1", "Hopper-v5", 2)

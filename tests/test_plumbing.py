@@ -48,6 +48,27 @@ def test_env_seeds_are_disjoint_across_purposes_and_seeds():
             seen |= s
 
 
+def test_two_runs_started_in_the_same_second_get_directories_of_their_own(tmp_path, monkeypatch):
+    """The run name carries whole seconds: two runs of one env, exp-name and seed started in the same second (one
+    seed under two protocols, say) once shared a directory, and the second's summary and resume.pt overwrote the
+    first's."""
+    import asaf_w
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(asaf_w.time, "time", lambda: 1_700_000_000.5)
+    args = asaf_w.Args(env_id="CartPole-v1")
+    names = []
+    for _ in range(3):
+        name, writer = asaf_w.start_run(args)
+        writer.close()
+        names.append(name)
+    assert len(set(names)) == 3
+    assert all((tmp_path / "runs" / name).is_dir() for name in names)
+    resumed, writer = asaf_w.start_run(args, names[0])  # a resumed run logs on into its own directory
+    writer.close()
+    assert resumed == names[0]
+
+
 @pytest.mark.parametrize("name", ["bc.py", "asaf_w.py"])
 def test_script_copied_out_of_the_repository_runs_alone(tmp_path, name):
     shutil.copy(os.path.join(ROOT, name), tmp_path / name)
