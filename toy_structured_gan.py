@@ -28,6 +28,7 @@ on the same data, for contrast.
 import copy
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -284,7 +285,17 @@ if __name__ == "__main__":
             f"found {args.num_minibatches}."
         )
 
-    run_name = f"toy-{args.target}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    # a directory of its own, even for a second run of the same seed started in the same second
+    stem = f"toy-{args.target}__{args.exp_name}__{args.seed}__{int(time.time())}"
+    run_name = stem
+    n = 1
+    while True:
+        try:
+            os.makedirs(f"runs/{run_name}")
+            break
+        except FileExistsError:
+            n += 1
+            run_name = f"{stem}_{n}"
     if args.track:
         try:
             import wandb
