@@ -93,11 +93,12 @@ class Args:
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path. Where the
-    demos' actions vary less than that, --std-floor-spread lowers the floor of that action dimension"""
-    std_floor_spread: float = 1 / 3
-    """Box actions: sigma's floor in each action dimension is also at most this fraction of the demos' action
-    spread there (their std over every demo step; log-std >= -5 in any case), so that the learner's noise stays
-    below the expert's own variation across states; 0 keeps --log-std-min in every dimension"""
+    demos' actions vary much less than that, --std-floor-spread can lower it per action dimension"""
+    std_floor_spread: float = 0.0
+    """Box actions: if > 0, sigma's floor in each action dimension is also at most this fraction of the demos' action
+    spread there (their std over every demo step; log-std >= -5 in any case); for an expert whose actions vary much
+    less than sigma 0.135 (Reacher-v5: 0.33 steadies it, docs/asaf.md). 0 (the default) keeps --log-std-min in every
+    dimension: a lower floor made Hopper-v5 and Ant-v5 fall more often"""
     censored: bool = True
     """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
     sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
@@ -784,7 +785,7 @@ if __name__ == "__main__":
     if args.censored and not discrete:
         bounds = (act_space.low, act_space.high)
     floor = args.log_std_min
-    if not discrete:
+    if not discrete and args.std_floor_spread > 0:
         floor = log_std_floor(demos["actions"], args.log_std_min, args.std_floor_spread)
         print(f"log-std floor per action dimension: {[round(float(x), 2) for x in floor]}", flush=True)
     if args.load_model:

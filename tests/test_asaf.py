@@ -228,17 +228,19 @@ def test_log_std_bound_is_a_projection_onto_its_range(mod):
 
 
 def test_log_std_floor_follows_the_demos_action_spread():
-    """asaf.py's floor is --log-std-min where the demos' actions vary widely, a fraction of their spread where they
-    vary less than that, and never below LOG_STD_BOTTOM (a dimension the expert never moves)."""
+    """With --std-floor-spread, asaf.py's floor is --log-std-min where the demos' actions vary widely, a fraction of
+    their spread where they vary less than that, and never below LOG_STD_BOTTOM (a dimension the expert never moves)."""
     rng = np.random.default_rng(0)
-    wide = rng.normal(0.0, 0.5, size=(5000, 1))  # Hopper-like: spread/3 = 0.17 > 0.135
-    narrow = rng.normal(0.0, 0.08, size=(5000, 1))  # Reacher-like: spread/3 = 0.027
+    fraction = 1 / 3  # docs/asaf.md's setting for Reacher-v5
+    wide = rng.normal(0.0, 0.5, size=(5000, 1))  # Hopper-like: a third of its spread is above sigma 0.135
+    narrow = rng.normal(0.0, 0.08, size=(5000, 1))  # Reacher-like: 0.083
     still = np.zeros((5000, 1))
     actions = np.concatenate([wide, narrow, still], axis=1)
-    floor = asaf.log_std_floor(actions, -2.0, 1 / 3)
+    assert 0.5 * fraction > np.exp(-2.0) > 0.08 * fraction  # keeps the first floor, lowers the second
+    floor = asaf.log_std_floor(actions, -2.0, fraction)
     assert floor.dtype == np.float32 and floor.shape == (3,)
     assert floor[0] == np.float32(-2.0)
-    assert abs(float(floor[1]) - np.log(0.08 / 3)) < 0.05
+    assert abs(float(floor[1]) - np.log(0.08 * fraction)) < 0.05
     assert floor[2] == np.float32(asaf.LOG_STD_BOTTOM)
     assert asaf.log_std_floor(actions, -2.0, 0.0).tolist() == [-2.0, -2.0, -2.0]  # the rule turned off
     # a floor per dimension is what the projection keeps
