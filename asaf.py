@@ -93,12 +93,12 @@ class Args:
     log_std_min: float = -2.0
     """Box actions: lower bound of the shared log-std (upper: 2), kept by clamping the parameter after each step;
     -2 keeps sigma >= 0.135, so the learner's rollouts still visit states just off the expert's path. Where the
-    demos' actions vary much less than that, --std-floor-spread can lower it per action dimension"""
-    std_floor_spread: float = 0.0
-    """Box actions: if > 0, sigma's floor in each action dimension is also at most this fraction of the demos' action
-    spread there (their std over every demo step; log-std >= -5 in any case); for an expert whose actions vary much
-    less than sigma 0.135 (Reacher-v5: 0.33 steadies it, docs/asaf.md). 0 (the default) keeps --log-std-min in every
-    dimension: at -5 Hopper-v5 fell more often, and 1/3 on Ant-v5 is unsettled"""
+    demos' actions vary much less than that, --std-floor-spread lowers it per action dimension"""
+    std_floor_spread: float = 1 / 3
+    """Box actions: sigma's floor in each action dimension is also at most this fraction of the demos' action spread
+    there (their std over every demo step; log-std >= -5 in any case), so an expert whose actions vary much less than
+    sigma 0.135 is still imitated to its own precision (Reacher-v5); 0 keeps --log-std-min in every dimension
+    (docs/asaf.md, "A floor in the demos' own units")"""
     censored: bool = True
     """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
     sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
