@@ -11,6 +11,8 @@ the CartPole and LunarLander targets reliably with few knobs, and it learns what
   import.
 - Hours-long runs (SAC on MuJoCo) save `resume.pt` (networks, optimizers, replay buffer) at every evaluation;
   `--resume` continues in a new process, restarting the interrupted episode (equivalent, not bit-identical).
+  `--init-from` continues from an expert.pt alone (a fresh replay buffer), for a run longer than one sitting: it
+  needs small learning rates (experts/README.md, "Continuing an expert").
 - Demonstrations (`demos.npz`, docs/design.md, "Demonstrations") come from the deterministic expert (argmax Q or
   SAC's mean action). `--demo-at-returns 100 300` adds demos of weaker experts; `--record-only` records more from an
   existing expert.pt.
@@ -97,6 +99,14 @@ class Args:
     record_only: bool = False
     """if toggled, skip training: load <out-dir>/expert.pt and record --num-demo-episodes episodes to
     <out-dir>/demos_seed<seed>.npz"""
+    init_from: str | None = None
+    """SAC: start from the networks of an existing expert.pt for the same env and layers (actor and both Q networks;
+    the targets copy the Q networks) instead of random ones. The replay buffer starts empty, and its first
+    --learning-starts steps are acted by that actor, not at random. Pair it with small learning rates: at the usual
+    ones the Q networks, fitted to a buffer of good episodes only, overestimate, and the expert collapses
+    (experts/README.md, "Continuing an expert")"""
+    init_alpha: float = 0.1
+    """SAC with --init-from: the entropy temperature to start from (expert.pt does not store it)"""
     resume: bool = False
     """if toggled, continue the interrupted run from <out-dir>/resume.pt, written at every evaluation (same flags)"""
 
@@ -385,10 +395,10 @@ def make_checked_env(env_id, seed):
     return env, discrete, int(obs_space.shape[0]), act_dim
 
 
-def load_expert(path, env_id):
-    """The deterministic expert saved at `path` (for --record-only), checked: an expert.pt of expert.py for `env_id`."""
+def read_expert(path, env_id, flag):
+    """The checkpoint saved at `path` (for `flag`), checked: an expert.pt of expert.py for `env_id`."""
     if not os.path.exists(path):
-        fail(f"expected an expert at {path} for --record-only, found no such file.")
+        fail(f"expected an expert at {path} for {flag}, found no such file.")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
@@ -399,6 +409,12 @@ def load_expert(path, env_id):
     found = ckpt["config"].get("env_id")
     if found != env_id:
         fail(f"expected an expert for {env_id}, found one for {found} in {path}.")
+    return ckpt
+
+
+def load_expert(path, env_id):
+    """The deterministic expert saved at `path` (for --record-only), as a function obs -> action."""
+    ckpt = read_expert(path, env_id, "--record-only")
     try:
         return expert_policy(ckpt["config"], ckpt)
     except (KeyError, RuntimeError, TypeError, ValueError) as e:
@@ -442,6 +458,10 @@ if __name__ == "__main__":
         fail(f"expected --alpha >= 0, found {args.alpha}.")
     if args.end_e > args.start_e:
         fail(f"expected --end-e <= --start-e ({args.start_e}), found {args.end_e}.")
+    if not (math.isfinite(args.init_alpha) and args.init_alpha > 0):
+        fail(f"expected --init-alpha finite and > 0, found {args.init_alpha}.")
+    if args.init_from is not None and args.resume:
+        fail("expected at most one of --init-from and --resume (a resumed run has its own networks), found both.")
 
     if args.out_dir is None:
         out_dir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "experts", args.env_id)
@@ -602,6 +622,17 @@ if __name__ == "__main__":
         start_step = resumed["step"] + 1
         train_seconds = resumed["train_seconds"]
         print(f"resumed {resume_path} at step {resumed['step']} (best evaluation so far {best_return:.1f})", flush=True)
+    if args.init_from is not None:
+        if discrete:
+            fail(f"expected --init-from with a Box-action env (SAC), found {args.env_id} with Discrete actions.")
+        init = read_expert(args.init_from, args.env_id, "--init-from")
+        if init["config"] != config:
+            fail(f"expected --init-from to hold an expert with config {config}, found {init['config']}.")
+        for k in expert_keys:
+            learners[k].load_state_dict(init[k])
+        q1_target.load_state_dict(init["q1"])
+        q2_target.load_state_dict(init["q2"])
+        log_alpha.data.fill_(math.log(args.init_alpha))
     if not discrete:
         if args.autotune:
             alpha = log_alpha.exp().item()
@@ -610,7 +641,8 @@ if __name__ == "__main__":
     start_time = time.time() - train_seconds  # SPS and wall time count training time across resumes
     obs, _ = env.reset(seed=args.seed + start_step - 1)
     for global_step in range(start_step, args.total_timesteps + 1):
-        # act: epsilon-greedy on Q (DQN) or a sample of the squashed Gaussian (SAC); uniform before learning_starts
+        # act: epsilon-greedy on Q (DQN) or a sample of the squashed Gaussian (SAC); uniform before learning_starts,
+        # unless the networks came from --init-from
         if discrete:
             decay_steps = args.exploration_fraction * args.total_timesteps
             epsilon = linear_schedule(args.start_e, args.end_e, decay_steps, global_step)
@@ -619,7 +651,7 @@ if __name__ == "__main__":
             else:
                 with torch.no_grad():
                     action = int(q(torch.as_tensor(obs, dtype=torch.float32, device=device)).argmax())
-        elif global_step < args.learning_starts:
+        elif global_step < args.learning_starts and args.init_from is None:
             if (global_step - start_step) % args.random_action_repeat == 0:
                 random_action = act_space.sample()
             action = random_action

@@ -235,6 +235,29 @@ def test_interrupted_run_resumes(tmp_path):
     assert json.load(open(summaries[0]))["env_steps"] == 6000
 
 
+def test_init_from_starts_at_the_given_expert(tmp_path):
+    """--init-from: the first evaluation, after 100 updates at tiny learning rates, plays the shipped Pendulum-v1
+    expert (-137.6 over its demos), not the random networks of a fresh run (about -1250)."""
+    out = tmp_path / "cont"
+    shipped = os.path.join(ROOT, "experts", "Pendulum-v1", "expert.pt")
+    flags = ["--env-id", "Pendulum-v1", "--init-from", shipped, "--total-timesteps", 300, "--learning-starts", 200]
+    flags += ["--learning-rate", 1e-6, "--policy-lr", 1e-6, "--eval-every", 300, "--eval-episodes", 3]
+    r = run_script("expert.py", *flags, "--num-demo-episodes", 1, "--out-dir", out, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    first_eval = float(r.stdout.split("eval_return=")[1].split()[0])
+    assert first_eval > -400.0, r.stdout
+    check_demos(out / "demos.npz", "Pendulum-v1", 1)
+
+
+def test_init_from_refuses_another_envs_expert(run, tmp_path):
+    shipped = os.path.join(ROOT, "experts", "CartPole-v1", "expert.pt")
+    r = run("expert.py", "--env-id", "Pendulum-v1", "--init-from", shipped, "--out-dir", tmp_path / "x")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "found one for CartPole-v1" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run("expert.py", "--env-id", "Pendulum-v1", "--init-from", shipped, "--resume", "--out-dir", tmp_path / "x")
+    assert r.returncode != 0 and "Traceback" not in r.stderr and "--init-from and --resume" in r.stderr
+
+
 def test_resume_without_a_saved_run_is_one_sentence(run, tmp_path):
     r = run("expert.py", "--env-id", "CartPole-v1", "--out-dir", tmp_path / "none", "--resume")
     assert r.returncode != 0 and "Traceback" not in r.stderr and "resume.pt" in r.stderr
