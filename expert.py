@@ -11,8 +11,8 @@ the CartPole and LunarLander targets reliably with few knobs, and it learns what
   import.
 - Hours-long runs (SAC on MuJoCo) save `resume.pt` (networks, optimizers, replay buffer) at every evaluation;
   `--resume` continues in a new process, restarting the interrupted episode (equivalent, not bit-identical).
-  `--init-from` continues from an expert.pt alone (a fresh replay buffer), for a run longer than one sitting: it
-  needs small learning rates (experts/README.md, "Continuing an expert").
+  `--init-from` continues from an expert.pt alone (a fresh replay buffer): it needs small learning rates, and even
+  then its first updates can wreck the expert (experts/README.md, "Continuing an expert").
 - Demonstrations (`demos.npz`, docs/design.md, "Demonstrations") come from the deterministic expert (argmax Q or
   SAC's mean action). `--demo-at-returns 100 300` adds demos of weaker experts; `--record-only` records more from an
   existing expert.pt.
@@ -103,8 +103,8 @@ class Args:
     """SAC: start from the networks of an existing expert.pt for the same env and layers (actor and both Q networks;
     the targets copy the Q networks) instead of random ones. The replay buffer starts empty, and its first
     --learning-starts steps are acted by that actor, not at random. Pair it with small learning rates: at the usual
-    ones the Q networks, fitted to a buffer of good episodes only, overestimate, and the expert collapses
-    (experts/README.md, "Continuing an expert")"""
+    ones the Q networks, fitted to a buffer of good episodes only, overestimate, and the expert collapses; even at
+    small ones it can (experts/README.md, "Continuing an expert")"""
     init_alpha: float = 0.1
     """SAC with --init-from: the entropy temperature to start from (expert.pt does not store it)"""
     resume: bool = False
