@@ -100,6 +100,10 @@ class Args:
     log_std_min: float = -5.0
     """Box actions: lower bound of the log-std (upper: 2), kept by clamping the parameter after each step; the fit
     of deterministic demos drives sigma down, and a higher floor (-2) held it where it blurred the expert's actions"""
+    norm_obs: bool = False
+    """if toggled, the policy reads each observation standardised with the mean and std of the demos used, clipped to
+    [-10, 10] (as bc.py and gail_ppo.py standardise theirs); off, the raw observation, whose MuJoCo velocities reach
+    +-10 (an option under test: docs/asaf.md)"""
     state_std: bool = False
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
     [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
@@ -145,10 +149,23 @@ class Policy(nn.Module):
     """
 
     def __init__(
-        self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, state_std=False, bounds=None
+        self,
+        obs_dim,
+        act_dim,
+        hidden_sizes,
+        discrete,
+        log_std_min=Args.log_std_min,
+        state_std=False,
+        bounds=None,
+        obs_stats=None,
     ):
         super().__init__()
         self.discrete = discrete
+        # (mean, std) of the demos' observations: buffers, saved with the weights so a checkpoint reads as it learned
+        self.norm_obs = obs_stats is not None
+        if self.norm_obs:
+            self.register_buffer("obs_mean", torch.as_tensor(obs_stats[0], dtype=torch.float32))
+            self.register_buffer("obs_std", torch.as_tensor(obs_stats[1], dtype=torch.float32))
         # the action bounds of a censored Gaussian (buffers: they follow .to(device), and are not saved)
         self.censored = bounds is not None and not discrete
         low = None
@@ -169,6 +186,8 @@ class Policy(nn.Module):
 
     def forward(self, obs):
         """(log-probabilities of every action, None) if Discrete, (mean, log-std) if Box."""
+        if self.norm_obs:
+            obs = ((obs - self.obs_mean) / self.obs_std).clamp(-10, 10)
         out = self.net(obs)
         if self.discrete:
             return out.log_softmax(-1), None
@@ -206,6 +225,11 @@ class Policy(nn.Module):
         if deterministic:
             return out
         return out + log_std.exp() * torch.randn_like(out)
+
+
+def demo_obs_stats(obs):
+    """(mean, std) per observation dimension of the demos' observations, std = sqrt(var + 1e-8)."""
+    return obs.mean(0), np.sqrt(obs.var(0) + 1e-8)
 
 
 def censored_log_prob(act, mu, log_std, low, high):
@@ -779,11 +803,20 @@ if __name__ == "__main__":
     if args.load_model:
         window = ckpt["config"]["window"]  # the saved policy's variant, whatever --window says
         state_std = ckpt["config"].get("state_std", False)
-        policy = Policy(obs_dim, act_dim, ckpt["config"]["hidden_sizes"], discrete, args.log_std_min, state_std, bounds)
+        obs_stats = None
+        if ckpt["config"].get("norm_obs", False):
+            obs_stats = (np.zeros(obs_dim), np.ones(obs_dim))  # placeholders: the checkpoint's statistics load below
+        hidden_sizes = ckpt["config"]["hidden_sizes"]
+        policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, args.log_std_min, state_std, bounds, obs_stats)
         policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
-        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std, bounds)
+        obs_stats = None
+        if args.norm_obs:
+            obs_stats = demo_obs_stats(demos["observations"])
+        policy = Policy(
+            obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std, bounds, obs_stats
+        )
         policy = policy.to(device)
 
     def act_fn(obs):
@@ -967,6 +1000,7 @@ if __name__ == "__main__":
     if args.save_model and not args.load_model:
         config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes), window=args.window)
         config["state_std"] = args.state_std
+        config["norm_obs"] = args.norm_obs
         print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
 
     # final deterministic evaluation on start states of this seed's own (the number reported in summary.json)

@@ -447,6 +447,7 @@ SMOKE = ("--env-id", "CartPole-v1", "--num-demos", "2", "--final-eval-episodes",
         ("asaf.py", ("--episodes-per-update", "2", "--batch-episodes", "1", "--hidden-sizes", "16", "16")),
         ("asaf_w.py", ("--window", "4", "--num-envs", "2", "--num-steps", "50")),
         ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--hidden-sizes", "16", "16")),
+        ("asaf_w.py", ("--window", "1", "--num-envs", "2", "--num-steps", "50", "--norm-obs")),
     ],
 )
 def test_smoke_cartpole_save_and_load(run, tmp_path, script, extra):
@@ -575,3 +576,23 @@ def test_asaf1_learns_pendulum_from_10_demos(run, tmp_path):
     r = run("asaf_w.py", "--env-id", "Pendulum-v1", "--window", "1", "--num-demos", "10", timeout=900)
     assert r.returncode == 0, r.stderr
     assert summary(tmp_path)["normalized_score"] >= 0.9
+
+
+def test_asaf_w_policy_reads_observations_standardised_by_the_demos():
+    """--norm-obs: the network sees (obs - mean) / std of the demos, clipped to [-10, 10], and the
+    statistics travel in the state dict, so a saved policy acts as it learned."""
+    rng = np.random.default_rng(0)
+    demo_obs = (rng.normal(size=(500, 3)) * np.array([0.1, 1.0, 8.0]) + np.array([1.0, 0.0, -3.0])).astype(np.float32)
+    mean, std = asaf_w.demo_obs_stats(demo_obs)
+    assert np.allclose(mean, demo_obs.mean(0)) and np.allclose(std, demo_obs.std(0), rtol=1e-4)
+    torch.manual_seed(0)
+    pi = asaf_w.Policy(3, 2, (16,), False, obs_stats=(mean, std))
+    obs = torch.tensor([[1.0, 0.0, -3.0], [1.5, 2.0, 5.0], [-9.0, 0.0, 0.0]])
+    z = ((obs - torch.as_tensor(mean)) / torch.as_tensor(std)).clamp(-10, 10)
+    assert z[2, 0] == -10.0  # 100 stds below the demos' mean: clipped
+    assert torch.allclose(pi(obs)[0], pi.net(z), atol=1e-6)
+    raw = asaf_w.Policy(3, 2, (16,), False)
+    raw.net.load_state_dict(pi.net.state_dict())
+    assert not torch.allclose(raw(obs)[0], pi(obs)[0])  # --no-norm-obs feeds the raw observation
+    assert {"obs_mean", "obs_std"} <= set(pi.state_dict())
+    assert "obs_mean" not in raw.state_dict()
