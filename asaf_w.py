@@ -359,9 +359,10 @@ def load_resume(run_dir, args):
     if not isinstance(state, dict) or state.get("script") != SCRIPT:
         fail(f"expected {path} to be a resume.pt written by {SCRIPT}, found another kind of file.")
     flags = training_flags(args)
-    changed = sorted(k for k in flags if state["flags"].get(k) != flags[k])
+    saved_flags = {"norm_obs": False, **state["flags"]}  # a run saved before --norm-obs existed read raw observations
+    changed = sorted(k for k in flags if saved_flags.get(k) != flags[k])
     if changed:
-        saved = {k: state["flags"].get(k) for k in changed}
+        saved = {k: saved_flags.get(k) for k in changed}
         given = {k: flags[k] for k in changed}
         fail(f"expected the interrupted run's flags {saved} to resume it, found {given}.")
     return run_name, state

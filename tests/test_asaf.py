@@ -596,3 +596,19 @@ def test_asaf_w_policy_reads_observations_standardised_by_the_demos():
     assert not torch.allclose(raw(obs)[0], pi(obs)[0])  # --no-norm-obs feeds the raw observation
     assert {"obs_mean", "obs_std"} <= set(pi.state_dict())
     assert "obs_mean" not in raw.state_dict()
+
+
+def test_asaf_w_resumes_a_run_saved_before_norm_obs_existed(tmp_path, monkeypatch):
+    """A resume.pt whose flags lack norm_obs was written by a script that read raw observations: it resumes with the
+    default (--no-norm-obs) and is refused, in one sentence, with --norm-obs."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs("runs/old_run")
+    args = asaf_w.Args()
+    flags = asaf_w.training_flags(args)
+    del flags["norm_obs"]
+    torch.save({"script": "asaf_w.py", "flags": flags}, "runs/old_run/resume.pt")
+    run_name, state = asaf_w.load_resume("runs/old_run", args)
+    assert run_name == "old_run" and "norm_obs" not in state["flags"]
+    args.norm_obs = True
+    with pytest.raises(SystemExit, match="norm_obs"):
+        asaf_w.load_resume("runs/old_run", args)
