@@ -103,7 +103,7 @@ class Args:
     norm_obs: bool = False
     """if toggled, the policy reads each observation standardised with the mean and std of the demos used, clipped to
     [-10, 10] (as bc.py and gail_ppo.py standardise theirs); off, the raw observation, whose MuJoCo velocities reach
-    +-10 (an option under test: docs/asaf.md)"""
+    +-10 (standardising lifted ASAF-1 on Walker2d-v5, not on Hopper, Ant or HalfCheetah: docs/asaf.md)"""
     state_std: bool = False
     """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
     [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
