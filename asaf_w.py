@@ -104,10 +104,6 @@ class Args:
     """if toggled, the policy reads each observation standardised with the mean and std of the demos used, clipped to
     [-10, 10] (as bc.py and gail_ppo.py standardise theirs); off, the raw observation, whose MuJoCo velocities reach
     +-10 (standardising lifted ASAF-1 on Walker2d-v5, not on Hopper, Ant or HalfCheetah: docs/asaf.md)"""
-    state_std: bool = False
-    """Box actions: if toggled, the log-std is an output of the network, one per state (softly bounded to
-    [--log-std-min, 2]), as in the official code, instead of one learned vector shared by every state (it did worse
-    here: docs/asaf.md)"""
     censored: bool = True
     """Box actions: if toggled, score each action as the env executes it, a Gaussian censored at the action bounds (a
     sample beyond a bound counts as the bound, with the probability of the tail); off, the plain Gaussian density of
@@ -115,10 +111,6 @@ class Args:
     (docs/asaf.md)"""
     anneal_lr: bool = True
     """if toggled, decay the learning rate linearly to 0 over training (steadies the adversarial game's end)"""
-    iterate_averaging: float = 0.0
-    """pi_tilde is the mean of the policy's iterates over this last fraction of each update's gradient steps
-    (Polyak-Ruppert averaging), an estimate of Eq. 12's minimiser; 0 = the last iterate, which Adam leaves somewhere
-    in its noise around that minimiser (an option under test on MuJoCo: docs/asaf.md)"""
 
 
 LOG_STD_MAX = 2.0
@@ -149,15 +141,7 @@ class Policy(nn.Module):
     """
 
     def __init__(
-        self,
-        obs_dim,
-        act_dim,
-        hidden_sizes,
-        discrete,
-        log_std_min=Args.log_std_min,
-        state_std=False,
-        bounds=None,
-        obs_stats=None,
+        self, obs_dim, act_dim, hidden_sizes, discrete, log_std_min=Args.log_std_min, bounds=None, obs_stats=None
     ):
         super().__init__()
         self.discrete = discrete
@@ -176,13 +160,8 @@ class Policy(nn.Module):
         self.register_buffer("low", low, persistent=False)
         self.register_buffer("high", high, persistent=False)
         self.log_std_min = log_std_min
-        self.state_std = state_std and not discrete
-        if self.state_std:
-            self.net = mlp(obs_dim, 2 * act_dim, hidden_sizes)  # the Gaussian's mean and log-std
-            self.log_std = None
-        else:
-            self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
-            self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
+        self.net = mlp(obs_dim, act_dim, hidden_sizes)  # logits, or the Gaussian's mean
+        self.log_std = None if discrete else nn.Parameter(torch.zeros(act_dim))
 
     def forward(self, obs):
         """(log-probabilities of every action, None) if Discrete, (mean, log-std) if Box."""
@@ -191,11 +170,6 @@ class Policy(nn.Module):
         out = self.net(obs)
         if self.discrete:
             return out.log_softmax(-1), None
-        if self.state_std:
-            mu, raw = out.chunk(2, -1)
-            # a soft bound keeps a gradient everywhere: softplus pulls raw values into [log_std_min, LOG_STD_MAX]
-            log_std = LOG_STD_MAX - F.softplus(LOG_STD_MAX - raw)
-            return mu, self.log_std_min + F.softplus(log_std - self.log_std_min)
         return out, self.log_std.expand_as(out)
 
     def bound_log_std_(self):
@@ -766,7 +740,6 @@ if __name__ == "__main__":
         ),
         counts0=("eval_every", "window_stride", "update_epochs"),
         rates=("learning_rate", "max_grad_norm"),
-        fractions=("iterate_averaging",),
     )
     if args.log_std_min >= LOG_STD_MAX:
         fail(f"expected --log-std-min below {LOG_STD_MAX}, found {args.log_std_min}.")
@@ -803,21 +776,18 @@ if __name__ == "__main__":
         bounds = (act_space.low, act_space.high)
     if args.load_model:
         window = ckpt["config"]["window"]  # the saved policy's variant, whatever --window says
-        state_std = ckpt["config"].get("state_std", False)
         obs_stats = None
         if ckpt["config"].get("norm_obs", False):
             obs_stats = (np.zeros(obs_dim), np.ones(obs_dim))  # placeholders: the checkpoint's statistics load below
         hidden_sizes = ckpt["config"]["hidden_sizes"]
-        policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, args.log_std_min, state_std, bounds, obs_stats)
+        policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, args.log_std_min, bounds, obs_stats)
         policy = policy.to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
         obs_stats = None
         if args.norm_obs:
             obs_stats = demo_obs_stats(demos["observations"])
-        policy = Policy(
-            obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, args.state_std, bounds, obs_stats
-        )
+        policy = Policy(obs_dim, act_dim, args.hidden_sizes, discrete, args.log_std_min, bounds, obs_stats)
         policy = policy.to(device)
 
     def act_fn(obs):
@@ -917,10 +887,6 @@ if __name__ == "__main__":
             # 3) fit the structured discriminator: epochs x minibatches of learner + random expert windows (Eq. 12)
             bs = min(max(1, args.batch_size // args.window), len(l_idx))
             labels = torch.cat([torch.ones(bs, device=device), torch.zeros(bs, device=device)])
-            num_steps = update_epochs * (len(l_idx) // bs)
-            average_from = num_steps - int(args.iterate_averaging * num_steps)
-            iterate_sum = [torch.zeros_like(p) for p in policy.parameters()]
-            step = 0
             for epoch in range(update_epochs):
                 perm = torch.randperm(len(l_idx), device=device)
                 for k in range(len(l_idx) // bs):
@@ -935,14 +901,6 @@ if __name__ == "__main__":
                     nn.utils.clip_grad_norm_(policy.parameters(), args.max_grad_norm)
                     optimizer.step()
                     policy.bound_log_std_()
-                    step += 1
-                    if step > average_from:
-                        for s, p in zip(iterate_sum, policy.parameters()):
-                            s += p.detach()
-            if step > average_from:  # pi_tilde = the mean of the last iterates (Polyak-Ruppert)
-                with torch.no_grad():
-                    for s, p in zip(iterate_sum, policy.parameters()):
-                        p.copy_(s / (step - average_from))
             # 4) pi_G <- pi_tilde happens implicitly: the next batch is collected by the updated policy
 
             # what explains a collapse (docs/asaf.md): D's accuracy on the last minibatch (D > 1/2 on expert windows,
@@ -1000,7 +958,6 @@ if __name__ == "__main__":
     wall_seconds = time.time() - start_time
     if args.save_model and not args.load_model:
         config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes), window=args.window)
-        config["state_std"] = args.state_std
         config["norm_obs"] = args.norm_obs
         print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
 
