@@ -101,7 +101,8 @@ LOG_STD_MAX = 2.0
 
 
 def mlp(in_dim, out_dim, hidden_sizes):
-    layers, d = [], in_dim
+    layers = []
+    d = in_dim
     for h in hidden_sizes:
         layers += [nn.Linear(d, h), nn.ReLU()]
         d = h
@@ -115,7 +116,6 @@ class Policy(nn.Module):
     def __init__(self, obs_dim, act_dim, hidden_sizes, discrete, obs_mean, obs_std):
         super().__init__()
         self.discrete = discrete
-        self.act_dim = act_dim
         if discrete:
             out_dim = act_dim  # logits
         else:
@@ -572,8 +572,7 @@ if __name__ == "__main__":
     if args.load_model:
         # the observation statistics are buffers of the policy: load_weights restores them from the checkpoint
         hidden_sizes = ckpt["config"]["hidden_sizes"]
-        policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, torch.zeros(obs_dim), torch.ones(obs_dim))
-        policy = policy.to(device)
+        policy = Policy(obs_dim, act_dim, hidden_sizes, discrete, torch.zeros(obs_dim), torch.ones(obs_dim)).to(device)
         load_weights(policy, ckpt["policy"], args.load_model)
     else:
         obs_mean = obs_all[train_idx].mean(0)

@@ -166,7 +166,7 @@ class Agent(nn.Module):
         self.discrete = discrete
         self.critic = mlp(obs_dim, 1, hidden_sizes, out_std=1.0)
         self.actor = mlp(obs_dim, act_dim, hidden_sizes, out_std=0.01)
-        # CleanRL's actor_logstd (init 0); a state-dependent one collapsed where D already pays and stopped exploring
+        # CleanRL's state-independent actor_logstd, init 0 (docs/gail_ppo.md, implementation detail 7)
         if discrete:
             self.actor_logstd = None
         else:
@@ -289,13 +289,10 @@ def disc_loss_fn(disc, expert_x, learner_x, gp_coef):
 def compute_gae(rewards, values, ends, next_value, gamma, gae_lambda):
     """GAE over a (T, N) rollout; ends[t] = the episode ended at step t (truncation bootstraps live in the reward)."""
     advantages = torch.zeros_like(rewards)
+    next_values = torch.cat([values[1:], next_value[None]])  # V(s_{t+1}) of each step
     last = torch.zeros_like(next_value)
     for t in reversed(range(rewards.shape[0])):
-        if t == rewards.shape[0] - 1:
-            next_v = next_value
-        else:
-            next_v = values[t + 1]
-        delta = rewards[t] + gamma * next_v * (1 - ends[t]) - values[t]
+        delta = rewards[t] + gamma * next_values[t] * (1 - ends[t]) - values[t]
         last = delta + gamma * gae_lambda * (1 - ends[t]) * last
         advantages[t] = last
     return advantages, advantages + values
@@ -881,12 +878,9 @@ if __name__ == "__main__":
             b_advantages = advantages.reshape(-1)
             b_returns = returns.reshape(-1)
             b_values = values.reshape(-1)
-            # --critic-warmup: the policy term is multiplied by 0 rather than dropped, as before; Adam then still moves
-            # the policy a little in the first iterations, by the momentum the BC steps left
-            if iteration > args.critic_warmup:
-                policy_weight = 1.0
-            else:
-                policy_weight = 0.0
+            # --critic-warmup: the policy term is multiplied by 0, not dropped, so Adam's momentum from the BC steps
+            # still moves the policy a little in the first iterations (docs/gail_ppo.md, implementation detail 8)
+            policy_weight = float(iteration > args.critic_warmup)
             clipfracs = []
             for epoch in range(args.update_epochs):
                 for mb in torch.randperm(batch_size).split(minibatch_size):
