@@ -736,23 +736,18 @@ if __name__ == "__main__":
     obs_space, act_space, discrete, obs_dim, act_dim = env_spaces(args.env_id)
     if args.total_timesteps is None:  # the learner must roll in long enough to see whole episodes of its own
         args.total_timesteps = max(10_000, 30 * (gym.spec(args.env_id).max_episode_steps or 1000))
-    # 'auto': the exact expected advantage of a categorical policy (Eq. 6) is steep where one action dominates, and
-    # Adam's steps on it stalled or overshot on LunarLander-v3; KL-sized natural steps do not. For Box actions the
-    # reparameterised regular gradient learned faster (docs/aggrevated.md).
     update = args.update
-    if update == "auto":
-        if discrete:
-            update = "natural"
-        else:
-            update = "gradient"
+    if update == "auto":  # Adam stalls on Eq. 6 (Discrete), natural steps are slow on Box (docs/aggrevated.md)
+        update = "natural" if discrete else "gradient"
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if not args.load_model:  # read before start_run, so that a wrong --expert leaves no run directory behind
+    # read before start_run, so that a wrong --load-model or --expert leaves no run directory behind
+    if args.load_model:
+        ckpt = load_checkpoint(args.load_model, args.env_id)
+    else:
         expert_path = default_path(args.expert, args.env_id, "expert.pt")
         expert_act, q_star = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)
-    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
-        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
 
     # the action bounds of the tanh squashing come from the env, with or without --load-model
@@ -801,7 +796,6 @@ if __name__ == "__main__":
             beta = beta_at(iteration, args.beta_schedule, args.beta_decay, args.beta_fraction, num_iterations)
             first = n_states  # where this roll-in's states begin
             n_expert = 0
-            n_steps = 0
             for _ in range(steps_per_env):  # line 4: roll in with pi_hat_n
                 if global_step >= args.total_timesteps:
                     break
@@ -813,8 +807,7 @@ if __name__ == "__main__":
                 S[n_states : n_states + args.num_envs] = obs
                 n_states += args.num_envs
                 n_expert += used.sum()
-                n_steps += args.num_envs
-                obs, _, term, trunc, info = envs.step(action)  # both actions already lie in the box
+                obs, _, _, _, info = envs.step(action)  # both actions already lie in the box
                 global_step += args.num_envs
                 if "final_info" in info:
                     ep = info["final_info"]["episode"]
@@ -842,7 +835,7 @@ if __name__ == "__main__":
                     loss = natural_gradient_step(policy, b_obs, loss_fn, args.max_kl)
             sps = int(global_step / (time.time() - start_time))
             writer.add_scalar("charts/beta", beta, global_step)
-            writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_steps), global_step)
+            writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_states - first), global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
             writer.add_scalar("losses/aggrevated_loss", loss.item(), global_step)
 

@@ -99,9 +99,6 @@ class Args:
     """the learner returned (Alg. 3.1 line 10, "return best pi_hat_i on validation"): 'best' keeps the learner with
     the highest periodic evaluation (its start states are the validation set, disjoint from the final evaluation's;
     needs --eval-every > 0), 'last' the last one"""
-    loss: Literal["nll", "mse"] = "mse"
-    """Box actions: 'mse' fits the Gaussian's mean (likelihood with a fixed std) and rolls in with the mean;
-    'nll' also fits the state-dependent std and rolls in with samples. Discrete actions: always the cross-entropy"""
 
 
 def make_env(env_id):
@@ -145,7 +142,10 @@ class Actor(nn.Module):
 
 
 class Policy(nn.Module):
-    """The learner. Discrete: categorical logits. Box: Gaussian with a state-dependent log-std clamped to [-5, 2]."""
+    """The learner, deterministic like the expert (docs/dagger.md, detail 5). Discrete: categorical logits, trained by
+    cross-entropy. Box: the action mean, regressed on the expert's action; the last layer keeps the 2 * act_dim outputs
+    of a Gaussian head (mean, log-std), so that a seed's initial weights and saved dagger.pt files stay as they were,
+    but nothing reads the log-std half."""
 
     def __init__(self, obs_dim, act_dim, hidden_sizes, discrete):
         super().__init__()
@@ -153,20 +153,14 @@ class Policy(nn.Module):
         self.net = mlp(obs_dim, act_dim if discrete else 2 * act_dim, hidden_sizes)
 
     def dist(self, x):
+        """Discrete only: the categorical distribution over actions."""
+        return torch.distributions.Categorical(logits=self.net(x))
+
+    def act(self, x):
+        """The most likely action (Discrete), or the mean (Box: unbounded, clipped to the box only to step an env)."""
         if self.discrete:
-            return torch.distributions.Categorical(logits=self.net(x))
-        mean, log_std = self.net(x).chunk(2, -1)
-        return torch.distributions.Normal(mean, log_std.clamp(-5.0, 2.0).exp())
-
-    def log_prob(self, x, a):
-        lp = self.dist(x).log_prob(a)
-        return lp if self.discrete else lp.sum(-1)  # independent action dimensions: sum of log-probs
-
-    def act(self, x, deterministic=False):
-        d = self.dist(x)
-        if deterministic:
-            return d.probs.argmax(-1) if self.discrete else d.mean
-        return d.sample()
+            return self.dist(x).probs.argmax(-1)
+        return self.net(x).chunk(2, -1)[0]
 
 
 def load_expert(path, env_id, discrete, obs_dim, act_dim, device):
@@ -640,11 +634,12 @@ if __name__ == "__main__":
     demos_path = default_path(args.demos, args.env_id, "demos.npz")
     demos = load_demos(demos_path, args.env_id, obs_space, act_space, args.num_demos, args.demo_draw, args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() and args.cuda else "cpu")
-    if not args.load_model:  # read before start_run, so that a wrong --expert leaves no run directory behind
+    # read before start_run, so that a wrong --load-model or --expert leaves no run directory behind
+    if args.load_model:
+        ckpt = load_checkpoint(args.load_model, args.env_id)
+    else:
         expert_path = default_path(args.expert, args.env_id, "expert.pt")
         expert_act = load_expert(expert_path, args.env_id, discrete, obs_dim, act_dim, device)
-    if args.load_model:  # checked before the run starts, so a wrong file leaves no run directory behind
-        ckpt = load_checkpoint(args.load_model, args.env_id)
     run_name, writer = start_run(args)
 
     if args.load_model:
@@ -655,7 +650,7 @@ if __name__ == "__main__":
 
     def act_fn(obs):
         with torch.no_grad():
-            return policy.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
+            return policy.act(torch.as_tensor(obs, device=device)).cpu().numpy()
 
     eval_seeds = env_seeds(args.seed, "eval", args.eval_episodes)
     history, global_step, n_data, start_time = [], 0, 0, time.time()
@@ -694,7 +689,7 @@ if __name__ == "__main__":
                 with torch.no_grad():
                     x = torch.as_tensor(obs, dtype=torch.float32, device=device)
                     a_star = expert_act(x).cpu().numpy()
-                    a_learner = policy.act(x, deterministic=args.loss == "mse").cpu().numpy()
+                    a_learner = policy.act(x).cpu().numpy()
                 # lines 5-6: sample with pi_i and label every visited state with the expert's action
                 action, used = mix(a_star, a_learner, beta, np.random)  # np.random is seeded by start_run
                 D_obs[n_data : n_data + args.num_envs] = obs
@@ -702,9 +697,9 @@ if __name__ == "__main__":
                 n_data += args.num_envs
                 n_expert += used.sum()
                 n_steps += args.num_envs
-                if not discrete:  # the Gaussian is unbounded: clip only to step the env
+                if not discrete:  # the mean is unbounded: clip only to step the env
                     action = np.clip(action, act_space.low, act_space.high)
-                obs, _, term, trunc, info = envs.step(action)
+                obs, _, _, _, info = envs.step(action)
                 global_step += args.num_envs
                 if "final_info" in info:
                     ep = info["final_info"]["episode"]
@@ -716,10 +711,10 @@ if __name__ == "__main__":
                 idx = np.random.randint(0, n_data, args.batch_size)
                 b_obs = torch.as_tensor(D_obs[idx], device=device)
                 b_act = torch.as_tensor(D_act[idx], device=device)
-                if discrete or args.loss == "nll":
-                    loss = -policy.log_prob(b_obs, b_act).mean()
+                if discrete:  # cross-entropy
+                    loss = -policy.dist(b_obs).log_prob(b_act).mean()
                 else:  # the expert is deterministic: regress the mean on its action
-                    loss = F.mse_loss(policy.dist(b_obs).mean, b_act)
+                    loss = F.mse_loss(policy.act(b_obs), b_act)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -728,7 +723,7 @@ if __name__ == "__main__":
             writer.add_scalar("charts/expert_action_fraction", n_expert / max(1, n_steps), global_step)
             writer.add_scalar("charts/dataset_size", n_data, global_step)
             writer.add_scalar("charts/SPS", sps, global_step)
-            loss_name = "nll" if discrete else args.loss
+            loss_name = "nll" if discrete else "mse"
             writer.add_scalar(f"losses/{loss_name}", loss.item(), global_step)
 
             if args.eval_every > 0 and (global_step >= next_eval or iteration == num_iterations):
@@ -754,7 +749,7 @@ if __name__ == "__main__":
     wall_seconds = time.time() - start_time
     cpu_seconds = time.process_time()
     if args.save_model and not args.load_model:
-        config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes), loss=args.loss)
+        config = dict(env_id=args.env_id, hidden_sizes=list(args.hidden_sizes))
         print(f"saved the policy to {save_checkpoint(run_name, config, policy)}")
 
     # final deterministic evaluation on start states of this seed's own (the number reported in summary.json)

@@ -56,12 +56,12 @@ def test_mix_takes_expert_with_probability_beta():
     assert used.all()
 
 
-def test_gaussian_log_prob_sums_dimensions():
+def test_policy_acts_with_the_argmax_or_the_mean():
+    x = torch.randn(4, 3)
     policy = dagger.Policy(3, 2, (8,), discrete=False)
-    x, a = torch.randn(4, 3), torch.randn(4, 2)
-    d = policy.dist(x)
-    ref = torch.distributions.Independent(torch.distributions.Normal(d.mean, d.stddev), 1).log_prob(a)
-    assert torch.allclose(policy.log_prob(x, a), ref)
+    assert torch.equal(policy.act(x), policy.net(x)[:, :2])  # the mean half of the Gaussian head's outputs
+    policy = dagger.Policy(3, 4, (8,), discrete=True)
+    assert torch.equal(policy.act(x), policy.net(x).argmax(-1))
 
 
 def test_load_expert_rebuilds_the_shipped_experts():
